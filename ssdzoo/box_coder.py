@@ -1,0 +1,103 @@
+"""Box geometry and the SSD box coder, written with ``keras.ops`` (any backend; inside
+``tf.data`` on the TensorFlow backend).
+
+All boxes here are normalised ``x1 y1 x2 y2``. Offsets are the SSD centre-size encoding:
+``((cx - acx) / aw / v0, (cy - acy) / ah / v0, log(w / aw) / v1, log(h / ah) / v1)``
+with variances ``(v0, v1) = (0.1, 0.2)``.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+VARIANCES = (0.1, 0.2)
+_EPS = 1e-8
+
+
+def box_area(boxes):
+    """Area of ``(..., 4)`` x1y1x2y2 boxes (0 for inverted boxes)."""
+    return ops.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * ops.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
+
+
+def box_iou(boxes1, boxes2):
+    """IoU of every box in ``(..., M, 4)`` with every box in ``(N, 4)`` → ``(..., M, N)``."""
+    b1 = ops.expand_dims(boxes1, -2)
+    lt = ops.maximum(b1[..., :2], boxes2[..., :2])
+    rb = ops.minimum(b1[..., 2:], boxes2[..., 2:])
+    inter = ops.prod(ops.maximum(rb - lt, 0.0), axis=-1)
+    union = ops.expand_dims(box_area(boxes1), -1) + box_area(boxes2) - inter
+    return inter / ops.maximum(union, _EPS)
+
+
+def _centre_size(boxes):
+    wh = boxes[..., 2:] - boxes[..., :2]
+    return boxes[..., :2] + wh / 2, wh
+
+
+def encode_boxes(boxes, anchors, variances=VARIANCES):
+    """Boxes ``(..., A, 4)`` → offsets ``(..., A, 4)`` relative to ``anchors (A, 4)``."""
+    c, wh = _centre_size(boxes)
+    ac, awh = _centre_size(ops.convert_to_tensor(anchors, "float32"))
+    t_c = (c - ac) / awh / variances[0]
+    t_wh = ops.log(ops.maximum(wh, _EPS) / awh) / variances[1]
+    return ops.concatenate([t_c, t_wh], axis=-1)
+
+
+def decode_boxes(offsets, anchors, variances=VARIANCES):
+    """Offsets ``(..., A, 4)`` → normalised x1y1x2y2 boxes ``(..., A, 4)`` (inverse of
+    :func:`encode_boxes`)."""
+    offsets = ops.convert_to_tensor(offsets, "float32")
+    ac, awh = _centre_size(ops.convert_to_tensor(anchors, "float32"))
+    c = ac + offsets[..., :2] * variances[0] * awh
+    wh = awh * ops.exp(offsets[..., 2:] * variances[1])
+    return ops.concatenate([c - wh / 2, c + wh / 2], axis=-1)
+
+
+def encode_targets(boxes, labels, anchors, iou_threshold: float = 0.5, variances=VARIANCES):
+    """Match ground truth to anchors and encode the SSD training targets.
+
+    Each ground-truth box is given its best anchor (even below the threshold); every other
+    anchor whose best IoU is >= ``iou_threshold`` is matched to that box.
+
+    Args:
+        boxes: ``(B, M, 4)`` or ``(M, 4)`` normalised x1y1x2y2 ground truth.
+        labels: ``(B, M)`` or ``(M,)`` int, 0-based foreground class, ``-1`` = padding.
+        anchors: ``(A, 4)`` normalised x1y1x2y2 (``model.anchors``).
+
+    Returns:
+        ``(B, A, 5)`` (or ``(A, 5)``) float32: 4 offsets (0 on unmatched anchors) then the class
+        id as float, ``label + 1`` on matched anchors and 0 (background) elsewhere.
+    """
+    boxes = ops.cast(ops.convert_to_tensor(boxes), "float32")
+    labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+    single = len(boxes.shape) == 2
+    if single:
+        boxes, labels = boxes[None], labels[None]
+    # One padding row so that images (or batches) without boxes need no special case.
+    boxes = ops.pad(boxes, [[0, 0], [0, 1], [0, 0]])
+    labels = ops.pad(labels, [[0, 0], [0, 1]], constant_values=-1)
+    anchors = ops.convert_to_tensor(anchors, "float32")
+    num_anchors = anchors.shape[0]
+
+    valid = labels >= 0                                            # (B, M)
+    iou = ops.where(valid[..., None], box_iou(boxes, anchors), -1.0)  # (B, M, A)
+    best_anchor = ops.argmax(iou, axis=2)                          # (B, M)
+    forced = ops.logical_and(ops.one_hot(best_anchor, num_anchors) > 0, valid[..., None])
+    iou = ops.where(forced, 2.0, iou)
+    best_gt = ops.argmax(iou, axis=1)                              # (B, A)
+    positive = ops.max(iou, axis=1) >= iou_threshold
+
+    matched = ops.take_along_axis(boxes, best_gt[..., None], axis=1)        # (B, A, 4)
+    matched_labels = ops.take_along_axis(labels, best_gt, axis=1)           # (B, A)
+    offsets = ops.where(positive[..., None], encode_boxes(matched, anchors, variances), 0.0)
+    classes = ops.where(positive, matched_labels + 1, 0)
+    targets = ops.concatenate([offsets, ops.cast(classes, "float32")[..., None]], axis=-1)
+    return targets[0] if single else targets
+
+
+def decode_targets(targets, anchors, variances=VARIANCES):
+    """Inverse of :func:`encode_targets` on matched anchors: ``(..., A, 5)`` →
+    (boxes ``(..., A, 4)`` normalised x1y1x2y2, labels ``(..., A)`` int32, 0-based, -1 unmatched)."""
+    targets = ops.convert_to_tensor(targets, "float32")
+    labels = ops.cast(targets[..., 4], "int32") - 1
+    return decode_boxes(targets[..., :4], anchors, variances), labels

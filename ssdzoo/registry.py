@@ -1,0 +1,91 @@
+"""The backbone registry: which pretrained network, cut where, preprocessed how.
+
+Entries live in ``backbones/`` (installed as ``ssdzoo.backbones``); users add their own with
+:func:`register_backbone`::
+
+    @ssdzoo.register_backbone("efficientnetb0", cut_layer="block3b_add", preprocessing="none")
+    def efficientnetb0(input_shape, weights):
+        return keras.applications.EfficientNetB0(include_top=False, weights=weights,
+                                                 input_shape=input_shape)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+_LOADED = False
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """One registry entry.
+
+    Attributes:
+        name: registry key (lower case).
+        constructor: ``f(input_shape, weights, **options) -> keras.Model`` building the full
+            feature extractor (e.g. a ``keras.applications`` model with ``include_top=False``);
+            ``weights`` is ``None``, ``"imagenet"`` or a file path.
+        cut_layer: default layer whose output feeds the SSD head.
+        preprocessing: :class:`ssdzoo.layers.Preprocess` mode (``caffe``, ``tf``, ``torch``, ``none``).
+        min_input: smallest input side in pixels the network accepts.
+        pretrained: whether ``weights="imagenet"`` is available.
+        description: one line for ``ssdzoo info``.
+    """
+
+    name: str
+    constructor: Callable
+    cut_layer: str
+    preprocessing: str
+    min_input: int = 32
+    pretrained: bool = True
+    description: str = ""
+
+
+def register_backbone(
+    name: str,
+    *,
+    cut_layer: str,
+    preprocessing: str,
+    min_input: int = 32,
+    pretrained: bool = True,
+    description: str = "",
+    overwrite: bool = False,
+) -> Callable:
+    """Decorator registering ``constructor(input_shape, weights, **options)`` as a backbone."""
+
+    def decorator(constructor: Callable) -> Callable:
+        key = name.lower()
+        if key in _REGISTRY and not overwrite:
+            raise ValueError(f"backbone {key!r} is already registered (pass overwrite=True)")
+        _REGISTRY[key] = BackboneSpec(key, constructor, cut_layer, preprocessing, min_input,
+                                      pretrained, description or (constructor.__doc__ or "").strip())
+        return constructor
+
+    return decorator
+
+
+def _load_entries() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        importlib.import_module("ssdzoo.backbones")
+
+
+def list_backbones() -> list[str]:
+    """Names of all registered backbones, sorted."""
+    _load_entries()
+    return sorted(_REGISTRY)
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """The registry entry for ``name``; ``ValueError`` listing the known names otherwise."""
+    _load_entries()
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown backbone {name!r}; registered: {', '.join(list_backbones())}"
+        ) from None

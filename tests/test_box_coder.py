@@ -1,0 +1,57 @@
+"""Target encoding / decoding against hand-made cases."""
+
+import numpy as np
+
+from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors
+from ssdzoo.box_coder import box_iou, decode_targets, encode_targets
+
+ANCHORS = generate_anchors([(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)], (300, 300), SSD300_ANCHORS)
+
+
+def test_box_iou_known_values():
+    a = np.array([[0, 0, 2, 2], [1, 1, 3, 3]], "float32")
+    b = np.array([[1, 1, 2, 2], [0, 0, 2, 2], [5, 5, 6, 6]], "float32")
+    np.testing.assert_allclose(np.asarray(box_iou(a, b)),
+                               [[0.25, 1.0, 0.0], [0.25, 1 / 7, 0.0]], rtol=1e-6)
+
+
+def test_ground_truth_equal_to_an_anchor_is_positive_with_zero_offsets():
+    k = 1234
+    targets = np.asarray(encode_targets(ANCHORS[k:k + 1], np.array([2]), ANCHORS))
+    assert targets.shape == (8732, 5)
+    assert targets[k, 4] == 3.0                      # label 2 -> class id 3
+    np.testing.assert_allclose(targets[k, :4], 0.0, atol=1e-5)
+
+
+def test_encode_decode_recovers_ground_truth_for_a_padded_batch():
+    boxes = np.array([
+        [[0.10, 0.12, 0.35, 0.40], [0.50, 0.55, 0.95, 0.90], [0, 0, 0, 0]],
+        [[0.30, 0.20, 0.62, 0.81], [0, 0, 0, 0], [0, 0, 0, 0]],
+    ], "float32")
+    labels = np.array([[0, 1, -1], [2, -1, -1]])
+    targets = np.asarray(encode_targets(boxes, labels, ANCHORS))
+    assert targets.shape == (2, 8732, 5)
+    decoded, dec_labels = decode_targets(targets, ANCHORS)
+    decoded, dec_labels = np.asarray(decoded), np.asarray(dec_labels)
+    for b in range(2):
+        for gt, lab in zip(boxes[b], labels[b]):
+            if lab < 0:
+                continue
+            rows = dec_labels[b] == lab
+            assert rows.sum() >= 1
+            np.testing.assert_allclose(decoded[b][rows], np.broadcast_to(gt, (rows.sum(), 4)), atol=1e-4)
+    assert (dec_labels[1] == 0).sum() == 0 and (dec_labels[1] == 1).sum() == 0
+
+
+def test_small_box_with_no_anchor_above_threshold_still_gets_its_best_anchor():
+    gt = np.array([[0.500, 0.500, 0.512, 0.540]], "float32")
+    iou = np.asarray(box_iou(gt, ANCHORS))[0]
+    assert iou.max() < 0.5
+    targets = np.asarray(encode_targets(gt, np.array([0]), ANCHORS))
+    positives = np.flatnonzero(targets[:, 4] > 0)
+    assert positives.tolist() == [int(iou.argmax())]
+
+
+def test_image_without_boxes_is_all_background():
+    targets = np.asarray(encode_targets(np.zeros((0, 4), "float32"), np.zeros((0,), "int32"), ANCHORS))
+    assert targets.shape == (8732, 5) and not targets.any()
