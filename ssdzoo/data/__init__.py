@@ -1,0 +1,25 @@
+"""Datasets: one record type, readers, writers, annotation checker and converters.
+
+Boxes are pixels of the original image, ``x1 y1 x2 y2`` float32; labels are 0-based indices
+into ``class_names``. Nothing here imports TensorFlow.
+"""
+
+from .check import CheckReport, DataWarning, Finding, check
+from .readers import (FORMATS, detect_format, load, read_coco, read_csv, read_voc, read_vott,
+                      read_yolo)
+from .records import Dataset, Record
+from .writers import WRITE_FORMATS, convert, write, write_coco, write_voc, write_yolo
+
+__all__ = [
+    "Record", "Dataset", "load", "convert", "check", "CheckReport", "Finding", "DataWarning",
+    "FORMATS", "WRITE_FORMATS", "detect_format", "read_voc", "read_coco", "read_yolo",
+    "read_csv", "read_vott", "write", "write_voc", "write_coco", "write_yolo", "pipeline",
+]
+
+
+# --- tf.data input pipeline: TensorFlow is imported on first call only -------------------
+def pipeline(*args, **kwargs):
+    """``ssdzoo.data.pipeline.pipeline`` (imports TensorFlow when called)."""
+    from .pipeline import pipeline as _pipeline
+
+    return _pipeline(*args, **kwargs)

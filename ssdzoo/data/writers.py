@@ -1,0 +1,159 @@
+"""Annotation writers (Pascal VOC, COCO, YOLO) and ``convert`` between formats.
+
+Writers take a ``Dataset`` (boxes in pixels ``x1 y1 x2 y2``) and copy every image into the
+output layout, so the result stands on its own; image names are made unique by stem.
+Normalised YOLO coordinates use the image size read from the copied file's header.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .check import probe_image
+from .readers import load
+from .records import Dataset, Record
+
+WRITE_FORMATS = ("voc", "coco", "yolo")
+
+
+def _copy_images(records: Sequence[Record], image_dir: Path) -> list[Path]:
+    """Copy the records' images into ``image_dir`` under unique stems; the new paths."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    used, paths = set(), []
+    for record in records:
+        source = Path(record.image_path)
+        if not source.is_file():
+            raise ValueError(f"{source}: image file missing")
+        stem, k = source.stem, 1
+        while stem.lower() in used:
+            stem, k = f"{source.stem}_{k}", k + 1
+        used.add(stem.lower())
+        target = image_dir / f"{stem}{source.suffix}"
+        if not (target.exists() and target.samefile(source)):
+            shutil.copyfile(source, target)
+        paths.append(target)
+    return paths
+
+
+def _write_lines(file: Path, lines: Sequence[str]) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def _number(value: float) -> str:
+    """A coordinate with at most two decimals and no trailing zeros."""
+    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
+def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
+    """Write Pascal VOC: ``Annotations/<stem>.xml``, ``JPEGImages/``, ``classes.txt`` and,
+    with ``split``, ``ImageSets/Main/<split>.txt``. Returns ``out_dir``.
+    """
+    out = Path(out_dir)
+    (out / "Annotations").mkdir(parents=True, exist_ok=True)
+    images = _copy_images(dataset.records, out / "JPEGImages")
+    for record, image in zip(dataset.records, images):
+        width, height = probe_image(image, full=False)
+        ann = ET.Element("annotation")
+        ET.SubElement(ann, "folder").text = "JPEGImages"
+        ET.SubElement(ann, "filename").text = image.name
+        size = ET.SubElement(ann, "size")
+        for key, value in (("width", width), ("height", height), ("depth", 3)):
+            ET.SubElement(size, key).text = str(value)
+        for box, label, difficult in zip(record.boxes, record.labels, record.difficult):
+            obj = ET.SubElement(ann, "object")
+            ET.SubElement(obj, "name").text = dataset.class_names[label]
+            ET.SubElement(obj, "difficult").text = str(int(difficult))
+            bndbox = ET.SubElement(obj, "bndbox")
+            for key, value in zip(("xmin", "ymin", "xmax", "ymax"), box):
+                ET.SubElement(bndbox, key).text = _number(value)
+        tree = ET.ElementTree(ann)
+        ET.indent(tree)
+        tree.write(out / "Annotations" / f"{image.stem}.xml", encoding="utf-8")
+    _write_lines(out / "classes.txt", dataset.class_names)
+    if split:
+        _write_lines(out / "ImageSets" / "Main" / f"{split}.txt", [p.stem for p in images])
+    return out
+
+
+def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
+    """Write COCO: ``annotations/instances_<split or all>.json`` and ``images/``.
+
+    Category ids are label + 1; ``bbox`` is ``x, y, w, h`` in pixels; difficult boxes are
+    written ``iscrowd: 1`` (both mean "ignore in evaluation"). Returns the JSON path.
+    """
+    out = Path(out_dir)
+    images = _copy_images(dataset.records, out / "images")
+    coco = {"images": [], "annotations": [],
+            "categories": [{"id": i + 1, "name": n, "supercategory": ""}
+                           for i, n in enumerate(dataset.class_names)]}
+    for image_id, (record, image) in enumerate(zip(dataset.records, images), start=1):
+        width, height = probe_image(image, full=False)
+        coco["images"].append({"id": image_id, "file_name": image.name, "width": width,
+                               "height": height})
+        for box, label, difficult in zip(record.boxes, record.labels, record.difficult):
+            x1, y1, x2, y2 = (round(float(v), 2) for v in box)
+            w, h = round(x2 - x1, 2), round(y2 - y1, 2)
+            coco["annotations"].append({
+                "id": len(coco["annotations"]) + 1, "image_id": image_id,
+                "category_id": int(label) + 1, "bbox": [x1, y1, w, h],
+                "area": round(w * h, 2), "iscrowd": int(difficult)})
+    file = out / "annotations" / f"instances_{split or 'all'}.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(coco), encoding="utf-8")
+    return file
+
+
+def write_yolo(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
+    """Write YOLO: ``images/[split/]``, ``labels/[split/]<stem>.txt`` and ``classes.txt``.
+
+    Each line is ``class x_center y_center width height`` normalised to the image size.
+    Returns ``out_dir``.
+    """
+    out = Path(out_dir)
+    sub = Path(split or "")
+    images = _copy_images(dataset.records, out / "images" / sub)
+    labels_dir = out / "labels" / sub
+    for record, image in zip(dataset.records, images):
+        width, height = probe_image(image, full=False)
+        b = record.boxes.astype(np.float64) / [width, height, width, height]
+        centre_size = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                                b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+        _write_lines(labels_dir / f"{image.stem}.txt",
+                     [f"{label} " + " ".join(f"{v:.6f}" for v in row)
+                      for label, row in zip(record.labels.tolist(), centre_size)])
+    _write_lines(out / "classes.txt", dataset.class_names)
+    return out
+
+
+_WRITERS = {"voc": write_voc, "coco": write_coco, "yolo": write_yolo}
+
+
+def _writer(format: str):
+    if format not in _WRITERS:
+        raise ValueError(f"cannot write format {format!r}; expected one of "
+                         f"{', '.join(WRITE_FORMATS)}")
+    return _WRITERS[format]
+
+
+def write(dataset: Dataset, out_dir: str | Path, format: str, split: str | None = None) -> Path:
+    """Write ``dataset`` in ``format`` (one of ``WRITE_FORMATS``) under ``out_dir``."""
+    return _writer(format)(dataset, out_dir, split)
+
+
+def convert(src_path: str | Path, src_format: str | None, dst_dir: str | Path, dst_format: str,
+            split: str | None = None, class_names: Sequence[str] | None = None,
+            check_images: bool = True, strict: bool = False) -> Dataset:
+    """Load a dataset (checked like ``load``: defects dropped with a warning) and write it in
+    ``dst_format`` under ``dst_dir``, keeping the split name. Returns what was written.
+    """
+    writer = _writer(dst_format)
+    dataset = load(src_path, src_format, split, class_names, check_images, strict)
+    writer(dataset, dst_dir, split)
+    return dataset
