@@ -258,6 +258,12 @@ class SSD(keras.Model):
         if len(self.anchors) != outputs.shape[1]:
             raise AssertionError("anchor count differs from the model's output rows")
 
+    def detect(self, images, **kwargs) -> list:
+        """Detections for images of any size, boxes in original pixels (see :func:`ssdzoo.detect.detect`)."""
+        from .detect import detect
+
+        return detect(self, images, **kwargs)
+
     def get_config(self) -> dict:
         return {
             "backbone": self.backbone_name,

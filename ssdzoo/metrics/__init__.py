@@ -19,22 +19,33 @@ def format_table(result: dict, class_names: Sequence[str], sort: bool = False) -
     """Markdown table of per-class AP and ground-truth counts, then the mAP line.
 
     ``result`` is what ``eval_detection_voc`` or ``eval_detection_coco`` returned
-    (keys ``ap``, ``num_gt``, ``map``). Classes beyond ``len(result["ap"])`` have
-    neither ground truth nor detections. ``sort=True`` lists the worst AP first; AP
-    shows "n/a" for classes without ground truth, which do not enter the mean.
+    (keys ``ap``, ``num_gt``, ``map``), or a dict ``{column title: such a result}`` to show
+    several metrics side by side (ground-truth counts come from the first). Classes beyond
+    ``len(result["ap"])`` have neither ground truth nor detections. ``sort=True`` lists the
+    worst AP (first column) first; AP shows "n/a" for classes without ground truth, which do
+    not enter the mean.
     """
-    ap, num_gt = np.asarray(result["ap"], np.float64), np.asarray(result["num_gt"])
-    if len(ap) > len(class_names):
-        raise ValueError(f"result has {len(ap)} classes but only {len(class_names)} class names were given")
-    missing = len(class_names) - len(ap)
-    ap = np.concatenate([ap, np.full(missing, np.nan)])
-    num_gt = np.concatenate([num_gt, np.zeros(missing, num_gt.dtype)])
+    columns = {"AP": result} if "ap" in result else dict(result)
+    aps = []
+    for title, res in columns.items():
+        ap = np.asarray(res["ap"], np.float64)
+        if len(ap) > len(class_names):
+            raise ValueError(f"{title}: result has {len(ap)} classes but only {len(class_names)} class names were given")
+        aps.append(np.concatenate([ap, np.full(len(class_names) - len(ap), np.nan)]))
+    first = next(iter(columns.values()))
+    num_gt = np.asarray(first["num_gt"])
+    num_gt = np.concatenate([num_gt, np.zeros(len(class_names) - len(num_gt), num_gt.dtype)])
 
-    order = np.argsort(np.nan_to_num(ap, nan=np.inf), kind="stable") if sort else range(len(ap))
+    order = np.argsort(np.nan_to_num(aps[0], nan=np.inf), kind="stable") if sort else range(len(class_names))
     width = max([len("class"), len("**mAP**"), *map(len, class_names)])
-    lines = [f"| {'class':<{width}} | gt boxes |     AP |", f"|{'-' * (width + 2)}|---------:|-------:|"]
-    lines += [f"| {class_names[c]:<{width}} | {num_gt[c]:>8} | {_fmt(ap[c])} |" for c in order]
-    lines.append(f"| {'**mAP**':<{width}} | {num_gt.sum():>8} | {_fmt(result['map'])} |")
+    titles = [f"{t:>6}" for t in columns]
+    lines = [f"| {'class':<{width}} | gt boxes | " + " | ".join(titles) + " |",
+             f"|{'-' * (width + 2)}|---------:|" + "|".join("-" * (len(t) + 1) + ":" for t in titles) + "|"]
+    for c in order:
+        cells = " | ".join(f"{_fmt(ap[c]):>{len(t)}}" for ap, t in zip(aps, titles))
+        lines.append(f"| {class_names[c]:<{width}} | {num_gt[c]:>8} | {cells} |")
+    cells = " | ".join(f"{_fmt(res['map']):>{len(t)}}" for res, t in zip(columns.values(), titles))
+    lines.append(f"| {'**mAP**':<{width}} | {num_gt.sum():>8} | {cells} |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,88 @@
+"""The training report: test-set evaluation, speed, pictures and ``report.md``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+
+import numpy as np
+
+
+def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:
+    from .detect import read_image
+    from .plots import draw_detections, plot_pr_curves, plot_training_curves
+
+    paths = []
+    visual = model.detect([r.image_path for r in records[:count]], preset="visualize")
+    for i, (record, det) in enumerate(zip(records, visual)):
+        paths.append(draw_detections(read_image(record.image_path), det.boxes, det.labels, det.scores,
+                                     model.class_names, os.path.join(out, f"detections_{i}.png"),
+                                     gt_boxes=record.boxes))
+    paths.append(plot_pr_curves(result.voc_area, model.class_names, os.path.join(out, "pr_curves.png")))
+    if log_csv and os.path.isfile(log_csv):
+        try:
+            paths.append(plot_training_curves(log_csv, os.path.join(out, "curves.png")))
+        except ValueError as err:  # a log without any of the plotted columns
+            print(f"note: no training curves ({err})")
+    return paths
+
+
+def write_report(model, config, records, *, weights_note: str, train_seconds: float,
+                 log_csv: str | None = None) -> dict:
+    """Evaluate ``model`` on ``records``, measure its speed, draw pictures and write
+    ``report.md`` and ``results.json`` into ``config.out``. Returns the results dict."""
+    from .bench import inference_seconds
+    from .evaluate import evaluate
+
+    records = list(records)
+    result = evaluate(model, records, verbose=True)
+    latency = inference_seconds(model, batch_size=1)
+    pictures = _pictures(model, records, result, config.out, log_csv)
+    summary = {
+        "backbone": model.backbone_name,
+        "weights": weights_note,
+        "map_voc07": result.map,
+        "map_area": float(result.voc_area["map"]),
+        "coco_ap": float(result.coco["map"]) if result.coco else None,
+        "per_class_ap_voc07": dict(zip(model.class_names, map(float, result.voc07["ap"]))),
+        "num_gt": dict(zip(model.class_names, map(int, result.voc07["num_gt"]))),
+        "test_images": len(records),
+        "latency_ms_batch1": latency * 1e3,
+        "fps_batch1": 1.0 / latency,
+        "train_seconds": train_seconds,
+        "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    }
+    with open(os.path.join(config.out, "results.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    lines = [
+        f"# ssdzoo training report: {model.backbone_name} on {config.data}",
+        "",
+        f"- **Test mAP@0.5 (VOC07 11-point): {result.map:.4f}** on {len(records)} images "
+        f"(area rule {summary['map_area']:.4f}"
+        + (f", COCO AP@[.5:.95] {summary['coco_ap']:.4f})" if result.coco else ")"),
+        f"- Backbone weights: {weights_note}",
+        f"- Speed: {latency * 1e3:.1f} ms per image at batch 1 incl. NMS ({1 / latency:.1f} FPS), "
+        f"{summary['machine']}",
+        f"- Training: {summary['steps']} steps in {train_seconds / 60:.1f} min",
+        "",
+        "## Per-class AP (model with the best validation mAP)",
+        "",
+        result.table(),
+        "",
+        "## Pictures",
+        "",
+        *[f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in pictures],
+        "",
+        "## Config",
+        "",
+        "```json",
+        json.dumps(dataclasses.asdict(config), indent=2),
+        "```",
+    ]
+    with open(os.path.join(config.out, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"\nreport: {os.path.join(config.out, 'report.md')}")
+    return summary

@@ -1,0 +1,215 @@
+"""Training runs: config → data → model → ``model.fit`` with evaluation, checkpoints, report.
+
+The output folder holds ``last.keras`` (+ ``state.json``, for ``--resume``), ``best.keras``
+(best validation mAP), ``log.csv``, ``tensorboard/``, ``report.md`` and pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import warnings
+
+#: Where a user's own config keys are checked against.
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on (CLI flags and TOML keys use these names)."""
+
+    backbone: str = "mobilenet"
+    data: str = "data/BCCD"
+    format: str | None = "voc"
+    train_split: str = "train"
+    val_split: str | None = "val"
+    test_split: str | None = "test"
+    input_size: int = 300
+    weights: str | None = "imagenet"
+    head_width: float = 1.0
+    alpha: float | None = None          # MobileNet width multiplier
+    batch_size: int = 8
+    epochs: int = 40
+    steps_per_epoch: int | None = None
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_steps: int = 500
+    lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each
+    freeze_epochs: int = 0
+    unfreeze_from: str | None = None
+    eval_every: int = 1                 # epochs
+    seed: int = 0
+    cache: bool = True
+    out: str = "runs/train"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Config from a dict (e.g. a TOML file); unknown keys are an error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        if "lr_decay_at" in values:
+            values = {**values, "lr_decay_at": tuple(values["lr_decay_at"])}
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str) -> TrainConfig:
+        import tomllib
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file {path!r} does not exist")
+        with open(path, "rb") as f:
+            return cls.from_dict(tomllib.load(f))
+
+    def validate(self) -> None:
+        if not os.path.exists(self.data):
+            raise FileNotFoundError(f"data folder {self.data!r} does not exist")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        from .registry import get_backbone
+
+        get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
+
+
+def _load_split(config: TrainConfig, split: str | None):
+    from . import data
+
+    if split is None:
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = data.load(config.data, format=config.format, split=split)
+    for w in caught:
+        print(f"warning: {w.message}")
+    return ds
+
+
+def _optimizer(config: TrainConfig, total_steps: int):
+    import keras
+
+    from .schedules import WarmupStepDecay
+
+    schedule = WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
+                               warmup_steps=min(config.warmup_steps, total_steps // 4))
+    if config.optimizer == "adam":
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def build_model(config: TrainConfig, class_names: list[str]):
+    """The model for ``config``; falls back to random init when ImageNet weights are
+    unreachable, and says so. Returns ``(model, weights_note)``."""
+    from .model import WeightsUnavailableError, build
+    from .registry import get_backbone
+
+    if config.weights == "imagenet" and not get_backbone(config.backbone).pretrained:
+        config = dataclasses.replace(config, weights=None)
+        note = f"none: {config.backbone} has no ImageNet weights, trained from scratch"
+    else:
+        note = str(config.weights)
+    options = {"alpha": config.alpha} if config.alpha is not None else {}
+    kwargs = dict(num_classes=len(class_names), class_names=class_names,
+                  input_size=config.input_size, head_width=config.head_width, **options)
+    try:
+        return build(config.backbone, weights=config.weights, **kwargs), note
+    except WeightsUnavailableError as err:
+        note = f"ImageNet weights unavailable, trained from scratch ({str(err).split('(')[0].strip()})"
+        print(f"WARNING: {err}\nWARNING: training {config.backbone} FROM SCRATCH (weights=None).")
+        return build(config.backbone, weights=None, **kwargs), note
+
+
+class _SaveState:
+    """Writes ``last.keras`` and ``state.json`` (epochs done, step) after every epoch."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def save(self, model, epochs_done: int, extra: dict) -> None:
+        model.save(os.path.join(self.out, "last.keras"))
+        state = {"epochs_done": epochs_done, "step": int(model.optimizer.iterations.numpy()), **extra}
+        with open(os.path.join(self.out, "state.json"), "w") as f:
+            json.dump(state, f, indent=2)
+
+    def load(self) -> dict:
+        with open(os.path.join(self.out, "state.json")) as f:
+            return json.load(f)
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict:
+    """Run a training job end to end; returns the summary written into ``report.md``."""
+    import keras
+
+    from . import callbacks as ssd_callbacks
+    from .data import pipeline
+    from .loss import MultiBoxLoss
+    from .model import load
+
+    config.validate()
+    os.makedirs(config.out, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    train_ds = _load_split(config, config.train_split)
+    val_ds = _load_split(config, config.val_split)
+    test_ds = _load_split(config, config.test_split)
+    if len(train_ds) == 0:
+        raise ValueError(f"no training records in {config.data!r} split {config.train_split!r}")
+
+    saver = _SaveState(config.out)
+    if resume:
+        if not os.path.isfile(os.path.join(config.out, "last.keras")):
+            raise FileNotFoundError(f"nothing to resume in {config.out!r} (no last.keras)")
+        state = saver.load()
+        model, weights_note, initial_epoch = load(os.path.join(config.out, "last.keras")), state["weights"], state["epochs_done"]
+        print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
+    else:
+        model, weights_note = build_model(config, train_ds.class_names)
+        initial_epoch = 0
+    steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
+    if not resume:
+        model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss())
+    with open(os.path.join(config.out, "config.json"), "w") as f:
+        json.dump(dataclasses.asdict(config), f, indent=2)
+
+    data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
+                          seed=config.seed, cache=config.cache, repeat=True)
+    data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if val_ds else None
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            saver.save(self.model, epoch + 1, {"weights": weights_note})
+
+    cbs = []
+    if val_ds:
+        cbs.append(ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
+                                             filepath=os.path.join(config.out, "best.keras")))
+    if config.freeze_epochs:
+        cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
+    cbs += [
+        keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
+        keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False),
+        Checkpoint(),
+    ]
+    started = time.time()
+    try:
+        model.fit(data_train, epochs=config.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=data_val, callbacks=cbs, shuffle=False,
+                  verbose=1)
+    except KeyboardInterrupt:
+        done = saver.load()["epochs_done"] if os.path.isfile(os.path.join(config.out, "state.json")) else 0
+        saver.save(model, done, {"weights": weights_note})
+        print(f"\ninterrupted: checkpoint saved to {config.out}/last.keras "
+              f"(step {int(model.optimizer.iterations.numpy())}); continue with --resume")
+        raise
+    train_seconds = time.time() - started
+
+    from .report import write_report
+
+    best = os.path.join(config.out, "best.keras")
+    final = load(best) if os.path.isfile(best) else model
+    return write_report(final, config, test_ds or val_ds, weights_note=weights_note,
+                        train_seconds=train_seconds, log_csv=os.path.join(config.out, "log.csv"))
