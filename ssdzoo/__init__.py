@@ -21,9 +21,14 @@ _EXPORTS = {
     "decode_boxes": "box_coder", "box_iou": "box_coder",
     "AnchorConfig": "anchors", "generate_anchors": "anchors",
     "Preprocess": "layers", "L2Normalization": "layers",
+    "detect": "detect", "Detections": "detect", "decode_predictions": "detect",
+    "evaluate": "evaluate", "EvalResult": "evaluate",
+    "eval_detection_voc": "metrics", "eval_detection_coco": "metrics",
+    "TrainConfig": "train", "train": "train",
+    "WarmupStepDecay": "schedules",
 }
 _SUBMODULES = {"data", "metrics", "plots", "callbacks", "anchors", "box_coder", "layers",
-               "registry", "model", "loss", "freeze"}
+               "registry", "model", "loss", "freeze", "bench", "profile", "schedules"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

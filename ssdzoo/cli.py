@@ -116,7 +116,7 @@ def _predict(args) -> int:
 
 
 def _bench(args) -> int:
-    from ssdzoo.benchmark import run_bench
+    from ssdzoo.bench import run_bench
 
     run_bench(args.backbones, out=args.out, results=args.results, repeats=args.repeats,
               train_steps=not args.no_train)

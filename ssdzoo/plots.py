@@ -153,3 +153,25 @@ def _float(cell: str | None) -> float:
         return float(cell)
     except (TypeError, ValueError):
         return math.nan
+
+
+def plot_map_vs_fps(runs: Sequence[dict], path: str | os.PathLike) -> str:
+    """Scatter of test mAP against frames per second, one labelled point per run.
+
+    ``runs`` are dicts with ``backbone``, ``map_voc07`` and ``fps_batch1`` (the
+    ``results.json`` a training run writes). Returns ``path``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for i, run in enumerate(runs):
+        ax.scatter(run["fps_batch1"], run["map_voc07"], s=60, color=_color(i))
+        ax.annotate(run["backbone"], (run["fps_batch1"], run["map_voc07"]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=9)
+    ax.set(xlabel="frames per second (batch 1, incl. NMS)", ylabel="test mAP@0.5 (VOC07)",
+           ylim=(0, 1), title="mAP vs speed")
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
