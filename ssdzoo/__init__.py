@@ -21,14 +21,15 @@ _EXPORTS = {
     "decode_boxes": "box_coder", "box_iou": "box_coder",
     "AnchorConfig": "anchors", "generate_anchors": "anchors",
     "Preprocess": "layers", "L2Normalization": "layers",
-    "detect": "detect", "Detections": "detect", "decode_predictions": "detect",
-    "evaluate": "evaluate", "EvalResult": "evaluate",
+    "detect": "detection", "Detections": "detection", "decode_predictions": "detection",
+    "evaluate": "evaluation", "EvalResult": "evaluation",
     "eval_detection_voc": "metrics", "eval_detection_coco": "metrics",
-    "TrainConfig": "train", "train": "train",
+    "TrainConfig": "training", "train": "training",
     "WarmupStepDecay": "schedules",
 }
 _SUBMODULES = {"data", "metrics", "plots", "callbacks", "anchors", "box_coder", "layers",
-               "registry", "model", "loss", "freeze", "bench", "profile", "schedules"}
+               "registry", "model", "loss", "freeze", "bench", "profile", "schedules", "detection",
+               "evaluation", "training", "report"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

@@ -30,7 +30,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     import dataclasses
     import typing
 
-    from ssdzoo.train import TrainConfig
+    from ssdzoo.training import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     for field in dataclasses.fields(TrainConfig):
@@ -51,7 +51,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 def _train(args) -> int:
     import dataclasses
 
-    from ssdzoo.train import TrainConfig, train
+    from ssdzoo.training import TrainConfig, train
 
     values = TrainConfig.from_toml(args.config).__dict__ if args.config else {}
     for field in dataclasses.fields(TrainConfig):
@@ -75,7 +75,7 @@ def _load_records(path: str, fmt: str | None, split: str | None):
 
 def _eval(args) -> int:
     import ssdzoo
-    from ssdzoo.evaluate import evaluate
+    from ssdzoo.evaluation import evaluate
     from ssdzoo.plots import plot_pr_curves
 
     model = ssdzoo.load(args.model, compile=False)
@@ -92,7 +92,7 @@ def _predict(args) -> int:
     import json
 
     import ssdzoo
-    from ssdzoo.detect import read_image
+    from ssdzoo.detection import read_image
     from ssdzoo.plots import draw_detections
 
     if not os.path.exists(args.images):

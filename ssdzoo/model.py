@@ -259,8 +259,8 @@ class SSD(keras.Model):
             raise AssertionError("anchor count differs from the model's output rows")
 
     def detect(self, images, **kwargs) -> list:
-        """Detections for images of any size, boxes in original pixels (see :func:`ssdzoo.detect.detect`)."""
-        from .detect import detect
+        """Detections for images of any size, boxes in original pixels (see :func:`ssdzoo.detection.detect`)."""
+        from .detection import detect
 
         return detect(self, images, **kwargs)
 
@@ -294,14 +294,22 @@ def build(backbone: str = "vgg16", num_classes: int = 20, *, input_size: int = 3
         num_classes: number of foreground classes (background is added).
         input_size: 300 (SSD300, 8732 anchors) or 512 (SSD512, 24564 anchors).
         weights: ``"imagenet"`` (keras.applications, cached in ``~/.keras/models``), ``None``
-            (random init) or a path to a backbone weights file (a full keras.applications
-            ``include_top=False`` file, or one saved by :func:`save_backbone_weights`).
+            (random init), a path to a backbone weights file (a full keras.applications
+            ``include_top=False`` file, or one saved by :func:`save_backbone_weights`), or the
+            name of a trained weight set of ``weights/manifest.json`` (e.g. ``"bccd"``: the
+            whole detector; see :func:`ssdzoo.weights.load_weight_set`).
         cut_layer: overrides the registry's cut layer.
         anchors: an :class:`AnchorConfig`; defaults to the SSD paper's for the input size.
         class_names: names of the foreground classes.
         head_width: width multiplier of the SSD head's filters (1.0 = the paper's).
         **backbone_options: passed to the backbone constructor (e.g. ``alpha`` for MobileNet).
     """
+    from .weights import is_weight_set_name, load_weight_set
+
+    if is_weight_set_name(weights):
+        return load_weight_set(weights, backbone=backbone, num_classes=num_classes,
+                               input_size=input_size, cut_layer=cut_layer, anchors=anchors,
+                               class_names=class_names, head_width=head_width, **backbone_options)
     return SSD(backbone, num_classes, input_size, weights=weights, cut_layer=cut_layer,
                anchors=anchors, class_names=class_names, head_width=head_width,
                backbone_options=backbone_options)

@@ -11,7 +11,7 @@ import numpy as np
 
 
 def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:
-    from .detect import read_image
+    from .detection import read_image
     from .plots import draw_detections, plot_pr_curves, plot_training_curves
 
     paths = []
@@ -34,7 +34,7 @@ def write_report(model, config, records, *, weights_note: str, train_seconds: fl
     """Evaluate ``model`` on ``records``, measure its speed, draw pictures and write
     ``report.md`` and ``results.json`` into ``config.out``. Returns the results dict."""
     from .bench import inference_seconds
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     records = list(records)
     result = evaluate(model, records, verbose=True)

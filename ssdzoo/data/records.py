@@ -42,3 +42,26 @@ class Record:
                 f"{self.image_path}: boxes, labels and difficult differ in length "
                 f"({len(self.boxes)}, {len(self.labels)}, {len(self.difficult)})"
             )
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Records plus the class list they index into.
+
+    ``skipped`` lists what loading dropped (one human-readable line each: file, record,
+    problem) so that nothing is lost silently; ``report`` holds the checker's findings.
+    """
+
+    records: list[Record]
+    class_names: list[str]
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    report: object | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, index):
+        return self.records[index]

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from .data.records import Record
-from .detect import Detections, detect
+from .detection import Detections, detect
 
 
 @dataclasses.dataclass
