@@ -26,6 +26,10 @@ _EXPORTS = {
     "eval_detection_voc": "metrics", "eval_detection_coco": "metrics",
     "TrainConfig": "training", "train": "training",
     "WarmupStepDecay": "schedules",
+    "transfer_weights": "transfer", "TransferReport": "transfer",
+    "StagedUnfreeze": "callbacks",
+    "expected_imagenet_file": "weights", "check_imagenet_file": "weights",
+    "load_weight_set": "weights", "weight_sets": "weights",
 }
 _SUBMODULES = {"data", "metrics", "plots", "callbacks", "anchors", "box_coder", "layers",
                "registry", "model", "loss", "freeze", "bench", "profile", "schedules", "detection",

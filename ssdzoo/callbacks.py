@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from .freeze import freeze, unfreeze
+
 
 class EvaluateMAP(keras.callbacks.Callback):
     """Evaluate VOC07 mAP on held-out records every N steps or epochs during ``fit``.
@@ -65,3 +67,103 @@ class EvaluateMAP(keras.callbacks.Callback):
         if not self.every_n_steps and (epoch + 1) % self.every_n_epochs == 0:
             self._evaluate()
         logs["val_map"] = self._last
+
+
+class StagedUnfreeze(keras.callbacks.Callback):
+    """Train the head with the backbone frozen for ``frozen_epochs`` epochs, then fine-tune the
+    backbone too (from ``from_layer`` on, if given) at ``backbone_lr_scale`` times the
+    learning rate.
+
+    Lesson from this project: training with the pretrained backbone frozen for the whole run
+    stalled at low accuracy; unfreezing it after a few head-only epochs worked better.
+
+    Keras 3 mechanics. ``fit`` traces ``train_step`` once, reading ``model.trainable_weights``
+    at trace time, and an optimizer creates its slot variables (momentum, Adam moments) for the
+    variables of its first update and refuses unknown ones later. So the callback
+
+    - at ``on_train_begin``, before the first trace, builds the optimizer for every variable it
+      will train, backbone included. An optimizer already built for fewer (an earlier ``fit``
+      with a frozen backbone, a model loaded while frozen) is replaced by a copy of it built for
+      all of them, its state (iterations, slots) carried over by variable name;
+    - calls ``model.make_train_function(force=True)`` after each change of trainable state, so
+      ``fit`` runs a function traced for the new set (``fit`` looks ``model.train_function`` up
+      at every step);
+    - scales the learning rate of backbone variables inside the optimizer's ``update_step``
+      (a per-instance wrapper, removed at ``on_train_end``): a true learning-rate scale for any
+      optimizer, unlike scaling gradients, which Adam would undo. Decoupled weight decay
+      (``weight_decay=``) still uses the unscaled rate. (``keras.optimizers.MultiOptimizer``
+      does not fit here: it needs gradients for every variable it was built with.)
+
+    Args:
+        frozen_epochs: epochs with the backbone frozen; it is unfrozen at the start of epoch
+            ``frozen_epochs`` (0-based; 0 = never frozen, only the lower learning rate).
+        from_layer: unfreeze the backbone from this layer on (earlier layers stay frozen).
+        train_batchnorm: also train BatchNormalization layers (False keeps their statistics,
+            the usual choice for small fine-tuning batches).
+        backbone_lr_scale: learning-rate multiplier of the backbone's variables.
+
+    Attributes:
+        unfrozen_epoch: the epoch at whose start the backbone was unfrozen (None until then).
+    """
+
+    def __init__(self, frozen_epochs: int, from_layer: str | None = None,
+                 train_batchnorm: bool = False, backbone_lr_scale: float = 0.1):
+        super().__init__()
+        if frozen_epochs < 0:
+            raise ValueError(f"frozen_epochs must be >= 0, got {frozen_epochs}")
+        self.frozen_epochs = frozen_epochs
+        self.from_layer = from_layer
+        self.train_batchnorm = train_batchnorm
+        self.backbone_lr_scale = backbone_lr_scale
+        self.unfrozen_epoch: int | None = None
+        self._scaled = None  # the optimizer whose update_step is wrapped
+
+    def _unfreeze(self) -> None:
+        unfreeze(self.model, self.from_layer, self.train_batchnorm)
+
+    def _optimizer_for(self, variables: list):
+        """The model's optimizer, built for ``variables`` (replaced by a rebuilt copy if it was
+        built for fewer)."""
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(variables)
+            return optimizer
+        known = {optimizer._var_key(v) for v in optimizer._trainable_variables}
+        if all(optimizer._var_key(v) in known for v in variables):
+            return optimizer
+        fresh = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+        fresh.build(variables)
+        state = {v.path: v for v in optimizer.variables}
+        for v in fresh.variables:
+            if v.path in state:
+                v.assign(state[v.path])
+        self.model.optimizer = fresh
+        return fresh
+
+    def on_train_begin(self, logs=None) -> None:
+        self.unfrozen_epoch = None
+        self._unfreeze()
+        optimizer = self._optimizer_for(self.model.trainable_variables)
+        self._scaled = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+        backbone = {self._scaled._var_key(v) for v in self.model.get_layer("backbone").weights}
+        update_step, key, scale = self._scaled.update_step, self._scaled._var_key, self.backbone_lr_scale
+
+        def scaled_update_step(gradient, variable, learning_rate):
+            if key(variable) in backbone:
+                learning_rate = learning_rate * scale
+            return update_step(gradient, variable, learning_rate)
+
+        self._scaled.update_step = scaled_update_step
+        if self.frozen_epochs > 0:
+            freeze(self.model)
+        self.model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if epoch >= self.frozen_epochs and self.unfrozen_epoch is None:
+            self._unfreeze()
+            self.unfrozen_epoch = epoch
+            self.model.make_train_function(force=True)
+
+    def on_train_end(self, logs=None) -> None:
+        del self._scaled.update_step  # back to the class's method
+        self.model.make_train_function(force=True)

@@ -1,0 +1,252 @@
+"""Pretrained weights: ImageNet backbone files in the Keras cache, and shipped SSD weight sets.
+
+ImageNet. ``keras.applications`` fetches weights with ``keras.utils.get_file``, which returns a
+file already in ``<keras home>/models`` without touching the network; when the application
+declares a ``file_hash`` (VGG16/19, ResNet50, InceptionV3: md5) it checks a cached file first
+and, on a mismatch, downloads it again — which fails offline. MobileNet declares no hash, so a
+damaged cached file reaches the HDF5 loader. Keras reads ``KERAS_HOME`` once, when it is
+imported; :func:`ssdzoo.model.keras_cache_dir` (used here) reads it at call time. To load a file
+wherever it is, pass its path: ``ssdzoo.build(name, weights=check_imagenet_file(name))``.
+
+Weight sets. ``weights/manifest.json`` lists trained SSD weights (see ``weights/README.md``);
+``ssdzoo.build(..., weights="<set name>")`` builds the set's architecture and loads its file
+after checking its sha256. ``SSDZOO_WEIGHTS_MANIFEST`` points to another manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from unittest import mock
+
+import h5py
+
+from .model import SSD, WeightsUnavailableError, keras_cache_dir
+from .registry import get_backbone, list_backbones
+
+MANIFEST_ENV = "SSDZOO_WEIGHTS_MANIFEST"
+DEFAULT_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "weights", "manifest.json")
+#: Fields every manifest entry has (``backbone_options`` is optional).
+ENTRY_FIELDS = ("name", "backbone", "dataset", "classes", "input_size", "head_width", "file",
+                "sha256", "map", "command")
+
+
+class _Requested(Exception):
+    """Raised by the stand-in ``get_file`` with the arguments keras.applications passed."""
+
+    def __init__(self, fname, origin=None, file_hash=None, md5_hash=None,
+                 cache_subdir="datasets", **_):
+        super().__init__(fname)
+        self.fname, self.origin, self.cache_subdir = fname, origin, cache_subdir
+        self.file_hash = file_hash or md5_hash
+
+
+def _requested(backbone: str, input_size: int, options: dict) -> _Requested:
+    """What the backbone's constructor asks ``get_file`` for with ``weights="imagenet"``
+    (the constructor runs up to that call; nothing is downloaded or loaded)."""
+    import keras
+    from keras.src.utils import file_utils
+
+    spec = get_backbone(backbone)
+    if not spec.pretrained:
+        raise ValueError(f"backbone {spec.name!r} has no ImageNet weights")
+
+    def stand_in(*args, **kwargs):
+        raise _Requested(*args, **kwargs)
+
+    with mock.patch.object(file_utils, "get_file", stand_in), \
+            mock.patch.object(keras.utils, "get_file", stand_in), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MobileNet: "weights for input shape 224 will be loaded"
+        try:
+            spec.constructor((input_size, input_size, 3), "imagenet", **options)
+        except _Requested as request:
+            return request
+    raise ValueError(f"backbone {spec.name!r} does not fetch its ImageNet weights with "
+                     f"keras.utils.get_file: its expected file is unknown")
+
+
+def _hash_algorithm(file_hash: str) -> str:
+    """Keras' rule (``file_utils.resolve_hasher``): 64 hex digits are sha256, others md5."""
+    return "sha256" if len(file_hash) == 64 else "md5"
+
+
+def _expected(backbone: str, input_size: int, options: dict) -> tuple[str, str | None, str]:
+    request = _requested(backbone, input_size, options)
+    path = os.path.join(os.path.dirname(keras_cache_dir()), request.cache_subdir, request.fname)
+    return path, request.file_hash, request.origin
+
+
+def expected_imagenet_file(backbone: str, input_size: int = 300,
+                           **options) -> tuple[str, str | None]:
+    """``(path in the Keras cache, hash keras.applications declares or None)`` of the ImageNet
+    weights file of a registered backbone (``options`` as for :func:`ssdzoo.build`, e.g.
+    ``alpha=0.25``)."""
+    return _expected(backbone, input_size, options)[:2]
+
+
+def _problem(path: str, file_hash: str | None) -> str | None:
+    """Why the file at ``path`` is not usable, or None."""
+    if not os.path.isfile(path):
+        return "missing"
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer_names" not in f.attrs:
+                return "HDF5 but holds no Keras weights"
+    except OSError as err:
+        return f"not a readable HDF5 file, probably truncated ({err})"
+    if file_hash:
+        algorithm = _hash_algorithm(file_hash)
+        actual = _file_hash(path, algorithm)
+        if actual != file_hash:
+            return (f"{algorithm} {actual}, keras.applications expects {file_hash} (a damaged or "
+                    f"different file; offline, keras would fail trying to download it again)")
+    return None
+
+
+def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
+    """The cached ImageNet weights file of ``backbone``, checked: present, a complete HDF5 file
+    (HDF5 records its end-of-file address, so a truncated file fails to open), holding Keras
+    weights, with the hash keras.applications declares (when it declares one).
+    ``WeightsUnavailableError`` says what is wrong."""
+    path, file_hash, origin = _expected(backbone, input_size, options)
+    problem = _problem(path, file_hash)
+    if problem:
+        raise WeightsUnavailableError(f"{path}: {problem}. Download it on a machine with internet "
+                                      f"access from {origin} and copy it there")
+    return path
+
+
+def _file_hash(path: str, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Shipped weight sets
+
+
+def manifest_path() -> str:
+    """The weight-set manifest: ``$SSDZOO_WEIGHTS_MANIFEST`` or ``weights/manifest.json``."""
+    return os.environ.get(MANIFEST_ENV) or DEFAULT_MANIFEST
+
+
+def weight_sets(path: str | None = None) -> dict[str, dict]:
+    """The manifest's entries by name (``path`` defaults to :func:`manifest_path`)."""
+    path = path or manifest_path()
+    with open(path) as f:
+        entries = json.load(f)["weight_sets"]
+    for entry in entries:
+        missing = [field for field in ENTRY_FIELDS if field not in entry]
+        if missing:
+            raise ValueError(f"{path}: weight set {entry.get('name')!r} lacks {', '.join(missing)}")
+    return {entry["name"]: entry for entry in entries}
+
+
+def is_weight_set_name(weights) -> bool:
+    """Whether a ``weights`` argument names a weight set (``"bccd"``): a string that is not
+    ``"imagenet"`` and not a file path (no directory, no suffix, no such file)."""
+    return (isinstance(weights, str) and weights != "imagenet" and not os.path.dirname(weights)
+            and not os.path.splitext(weights)[1] and not os.path.exists(weights))
+
+
+def _build_call(name: str, entry: dict) -> str:
+    args = [repr(entry["backbone"]), str(len(entry["classes"])), f"weights={name!r}"]
+    if entry["input_size"] != 300:
+        args.append(f"input_size={entry['input_size']}")
+    if entry["head_width"] != 1.0:
+        args.append(f"head_width={entry['head_width']}")
+    args += [f"{k}={v!r}" for k, v in entry.get("backbone_options", {}).items()]
+    return f"ssdzoo.build({', '.join(args)})"
+
+
+def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: int = 300,
+                    cut_layer: str | None = None, anchors=None,
+                    class_names: list[str] | None = None, head_width: float = 1.0,
+                    manifest: str | None = None, **backbone_options) -> SSD:
+    """The SSD of weight set ``name`` (what ``ssdzoo.build(..., weights=name)`` returns).
+
+    The requested architecture must be the set's; otherwise ``ValueError`` tells how to build
+    the set and copy what fits into another model with :func:`ssdzoo.transfer_weights`.
+    """
+    path = manifest or manifest_path()
+    sets = weight_sets(path)
+    if name not in sets:
+        raise ValueError(f"no weight set {name!r} in {path} (available: "
+                         f"{', '.join(sorted(sets)) or 'none yet'}); weights must be 'imagenet', "
+                         f"None, a file path or a weight set name")
+    entry = sets[name]
+    expected = {"backbone": entry["backbone"], "num_classes": len(entry["classes"]),
+                "input_size": entry["input_size"], "head_width": entry["head_width"],
+                "backbone_options": entry.get("backbone_options", {}), "cut_layer": None,
+                "anchors": None, "class_names": entry["classes"]}
+    asked = {"backbone": get_backbone(backbone).name, "num_classes": num_classes,
+             "input_size": input_size, "head_width": head_width,
+             "backbone_options": backbone_options, "cut_layer": cut_layer, "anchors": anchors,
+             "class_names": class_names or entry["classes"]}
+    differ = [f"{k}={asked[k]!r} (the set has {v!r})" for k, v in expected.items() if asked[k] != v]
+    if differ:
+        call = _build_call(name, entry)
+        raise ValueError(
+            f"weight set {name!r} ({entry['dataset']}, classes {entry['classes']}) does not fit the "
+            f"requested model: {'; '.join(differ)}. Build it as {call}, or reuse it for your "
+            f"model with ssdzoo.transfer_weights({call}, model, class_map=...)")
+    file = os.path.join(os.path.dirname(os.path.abspath(path)), entry["file"])
+    if not os.path.isfile(file):
+        raise WeightsUnavailableError(f"weight set {name!r}: {file} is missing")
+    actual = _file_hash(file, "sha256")
+    if actual != entry["sha256"]:
+        raise WeightsUnavailableError(f"weight set {name!r}: sha256 of {file} is {actual}, the "
+                                      f"manifest says {entry['sha256']} (damaged or replaced file)")
+    model = SSD(entry["backbone"], len(entry["classes"]), entry["input_size"], weights=None,
+                class_names=entry["classes"], head_width=entry["head_width"],
+                backbone_options=entry.get("backbone_options", {}))
+    model.load_weights(file)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: ``ssdzoo weights path``
+
+
+def add_parsers(subparsers) -> None:
+    """Add the ``weights`` command to the ``ssdzoo`` CLI's sub-parsers."""
+    p = subparsers.add_parser("weights", help="where the pretrained weight files live")
+    p.add_argument("action", choices=["path"],
+                   help="path: the ImageNet files keras.applications expects in the Keras cache")
+    p.add_argument("backbones", nargs="*", help="backbones to show (default: all with ImageNet weights)")
+    p.add_argument("--input-size", type=int, default=300, choices=(300, 512))
+    p.set_defaults(func=_path_command)
+
+
+def _path_command(args) -> int:
+    from keras.src.backend.config import keras_home
+
+    from .cli import markdown_table
+
+    names = args.backbones or [n for n in list_backbones() if get_backbone(n).pretrained]
+    rows = []
+    for name in names:
+        try:
+            path, file_hash = expected_imagenet_file(name, args.input_size)
+        except ValueError as err:
+            rows.append([name, "?", "?", str(err)])
+            continue
+        declared = f"{_hash_algorithm(file_hash)} {file_hash}" if file_hash else "none declared"
+        problem = _problem(path, file_hash)
+        if problem in (None, "missing"):
+            status = problem or "present, valid"
+        else:
+            status = f"INVALID: {problem}"
+        rows.append([name, path, declared, status])
+    print(markdown_table(["backbone", "file", "hash", "status"], rows))
+    keras_dir = os.path.join(keras_home(), "models")
+    if os.path.abspath(keras_dir) != os.path.abspath(keras_cache_dir()):
+        print(f"\nNote: keras in this process reads {keras_dir} (KERAS_HOME is read when keras is "
+              f"imported); pass the file as weights=<path> to load it from elsewhere.")
+    return 0
