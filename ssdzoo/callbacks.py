@@ -40,7 +40,7 @@ class EvaluateMAP(keras.callbacks.Callback):
         return int(self.model.optimizer.iterations.numpy())
 
     def _evaluate(self) -> float:
-        from .evaluate import evaluate
+        from .evaluation import evaluate
 
         value = evaluate(self.model, self.records, coco=False, batch_size=self.batch_size,
                          verbose=False).map

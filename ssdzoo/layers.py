@@ -62,8 +62,11 @@ class L2Normalization(keras.layers.Layer):
         )
 
     def call(self, x):
-        norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + self.epsilon)
-        return x / norm * ops.cast(self.gamma, x.dtype)
+        # float32 inside: under mixed_float16 the sum of squares overflows (-> 0 output) and
+        # epsilon underflows (all-zero positions -> NaN).
+        x32 = ops.cast(x, "float32")
+        norm = ops.sqrt(ops.sum(ops.square(x32), axis=-1, keepdims=True) + self.epsilon)
+        return ops.cast(x32 / norm * ops.cast(self.gamma, "float32"), x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon}
