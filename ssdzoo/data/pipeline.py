@@ -1,0 +1,138 @@
+"""The ``tf.data`` input pipeline: records → batches of (images, SSD targets) for ``model.fit``.
+
+Images come out float32 ``(B, H, W, 3)``, RGB, 0-255, at the model's input size; targets
+``(B, num_anchors, 5)`` float32 as in docs/CONVENTIONS.md (4 encoded offsets, then the class id
+with 0 = background), encoded for the whole batch at once by
+:func:`ssdzoo.box_coder.encode_targets`.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ..box_coder import encode_targets
+from . import augment as aug
+from .records import Dataset, Record
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _resolve(model, anchors, input_size) -> tuple[np.ndarray, tuple[int, int]]:
+    """Anchors ``(A, 4)`` and input (height, width): explicit arguments win over the model's."""
+    if anchors is None and model is not None:
+        anchors = model.anchors
+    if input_size is None and model is not None:
+        input_size = tuple(model.input_shape[1:3])
+    if anchors is None or input_size is None:
+        raise ValueError("pipeline needs a model, or both anchors= and input_size=")
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    return np.asarray(anchors, np.float32).reshape(-1, 4), (int(input_size[0]), int(input_size[1]))
+
+
+def _record_tensors(records: Sequence[Record]) -> tuple[np.ndarray, ...]:
+    """Paths ``(n,)``, pixel boxes ``(n, M, 4)`` and labels ``(n, M)`` padded with -1."""
+    if not records:
+        raise ValueError("pipeline: no records")
+    width = max(1, max(len(r.labels) for r in records))
+    boxes = np.zeros((len(records), width, 4), np.float32)
+    labels = np.full((len(records), width), -1, np.int32)
+    for i, r in enumerate(records):
+        boxes[i, : len(r.labels)] = r.boxes
+        labels[i, : len(r.labels)] = r.labels
+    return np.asarray([str(r.image_path) for r in records]), boxes, labels
+
+
+def load_example(path, boxes, labels):
+    """Read and decode one image (JPEG/PNG/BMP/GIF; grey and RGBA become RGB) and turn its
+    padded pixel boxes into normalised x1y1x2y2 in [0, 1], dropping padding and empty boxes.
+
+    Returns (image ``(H, W, 3)`` uint8, boxes ``(K, 4)`` float32, labels ``(K,)`` int32).
+    """
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    boxes = tf.clip_by_value(boxes / tf.stack([hw[1], hw[0], hw[1], hw[0]]), 0.0, 1.0)
+    keep = (labels >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return image, tf.boolean_mask(boxes, keep), tf.boolean_mask(labels, keep)
+
+
+def pipeline(dataset: Dataset | Sequence[Record], model=None, *, anchors=None,
+             input_size: int | tuple[int, int] | None = None, batch_size: int = 16,
+             augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
+             cache: bool = False, drop_remainder: bool | None = None,
+             repeat: bool = False) -> tf.data.Dataset:
+    """Batches of ``(images, targets)`` for training (``augment=True``) or evaluation.
+
+    Args:
+        dataset: an :class:`ssdzoo.data.Dataset` or a list of :class:`Record` (pixel boxes).
+        model: an SSD model; its ``anchors`` (``(A, 4)`` normalised x1y1x2y2) and
+            ``input_shape[1:3]`` are used unless ``anchors`` / ``input_size`` are given.
+        batch_size: images per batch.
+        augment: SSD augmentation (:func:`ssdzoo.data.augment.ssd_augment`) instead of a
+            plain resize.
+        shuffle: shuffle the records every epoch; defaults to ``augment``.
+        seed: makes order and augmentation reproducible (``None``: random, and the
+            element order may vary for speed). Each pass over the dataset draws new
+            augmentations either way.
+        cache: keep decoded images in memory (uint8, before augmentation) after the first pass.
+        drop_remainder: drop the last incomplete batch; defaults to ``augment`` (under
+            tf.distribute every training batch must split evenly across replicas).
+        repeat: repeat indefinitely.
+
+    Returns:
+        A dataset of images ``(B, H, W, 3)`` float32 RGB 0-255 and targets
+        ``(B, A, 5)`` float32.
+    """
+    anchors, size = _resolve(model, anchors, input_size)
+    records = list(getattr(dataset, "records", dataset))
+    shuffle = augment if shuffle is None else shuffle
+    drop_remainder = augment if drop_remainder is None else drop_remainder
+
+    ds = tf.data.Dataset.from_tensor_slices(_record_tensors(records))
+    if cache:
+        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE).cache()
+    if shuffle:
+        ds = ds.shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if not cache:
+        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE)
+
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds)
+
+        def prepare(example, element_seed):
+            image, boxes, labels = example
+            return aug.ssd_augment(image, boxes, labels, element_seed, size)
+    else:
+        def prepare(image, boxes, labels):
+            image = aug.resize(image, size)
+            image.set_shape((*size, 3))
+            return image, boxes, labels
+
+    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+    ds = ds.padded_batch(batch_size, padded_shapes=((*size, 3), (None, 4), (None,)),
+                         padding_values=(0.0, 0.0, -1), drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, boxes, labels: (images, encode_targets(boxes, labels, anchors)),
+                num_parallel_calls=AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = seed is not None
+    return ds.prefetch(AUTOTUNE).with_options(options)
+
+
+class _CallableModule(types.ModuleType):
+    """``ssdzoo.data.pipeline`` is both a lazy function of the package and this submodule's
+    name, and importing the submodule rebinds the package attribute to the module. Calling the
+    module calls :func:`pipeline`, so ``ssdzoo.data.pipeline(...)`` works either way."""
+
+    def __call__(self, *args, **kwargs) -> tf.data.Dataset:
+        return pipeline(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
