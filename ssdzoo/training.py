@@ -143,6 +143,7 @@ class _SaveState:
 
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Run a training job end to end; returns the summary written into ``report.md``."""
+    config.validate()  # before the TensorFlow import: bad input fails fast and quietly
     import keras
 
     from . import callbacks as ssd_callbacks
@@ -150,7 +151,6 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     from .loss import MultiBoxLoss
     from .model import load
 
-    config.validate()
     os.makedirs(config.out, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     train_ds = _load_split(config, config.train_split)
