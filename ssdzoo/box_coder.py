@@ -21,10 +21,13 @@ def box_area(boxes):
 
 def box_iou(boxes1, boxes2):
     """IoU of every box in ``(..., M, 4)`` with every box in ``(N, 4)`` → ``(..., M, N)``."""
-    b1 = ops.expand_dims(boxes1, -2)
-    lt = ops.maximum(b1[..., :2], boxes2[..., :2])
-    rb = ops.minimum(b1[..., 2:], boxes2[..., 2:])
-    inter = ops.prod(ops.maximum(rb - lt, 0.0), axis=-1)
+    boxes2 = ops.convert_to_tensor(boxes2, "float32")
+    # One coordinate at a time: no (..., M, N, 2) temporaries.
+    c1 = [ops.expand_dims(boxes1[..., i], -1) for i in range(4)]
+    c2 = [boxes2[:, i] for i in range(4)]
+    width = ops.maximum(ops.minimum(c1[2], c2[2]) - ops.maximum(c1[0], c2[0]), 0.0)
+    height = ops.maximum(ops.minimum(c1[3], c2[3]) - ops.maximum(c1[1], c2[1]), 0.0)
+    inter = width * height
     union = ops.expand_dims(box_area(boxes1), -1) + box_area(boxes2) - inter
     return inter / ops.maximum(union, _EPS)
 
@@ -87,8 +90,11 @@ def encode_targets(boxes, labels, anchors, iou_threshold: float = 0.5, variances
     best_gt = ops.argmax(iou, axis=1)                              # (B, A)
     positive = ops.max(iou, axis=1) >= iou_threshold
 
-    matched = ops.take_along_axis(boxes, best_gt[..., None], axis=1)        # (B, A, 4)
-    matched_labels = ops.take_along_axis(labels, best_gt, axis=1)           # (B, A)
+    # Gather each anchor's ground truth with a one-hot product (M is small): much faster than
+    # take_along_axis on the TensorFlow backend.
+    pick = ops.one_hot(best_gt, boxes.shape[1] or ops.shape(boxes)[1])     # (B, A, M)
+    matched = ops.einsum("bam,bmc->bac", pick, boxes)                       # (B, A, 4)
+    matched_labels = ops.cast(ops.round(ops.einsum("bam,bm->ba", pick, ops.cast(labels, "float32"))), "int32")
     offsets = ops.where(positive[..., None], encode_boxes(matched, anchors, variances), 0.0)
     classes = ops.where(positive, matched_labels + 1, 0)
     targets = ops.concatenate([offsets, ops.cast(classes, "float32")[..., None]], axis=-1)
