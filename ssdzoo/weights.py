@@ -19,11 +19,7 @@ import hashlib
 import json
 import os
 import warnings
-from unittest import mock
 
-import h5py
-
-from .model import SSD, WeightsUnavailableError, keras_cache_dir
 from .registry import get_backbone, list_backbones
 
 MANIFEST_ENV = "SSDZOO_WEIGHTS_MANIFEST"
@@ -47,6 +43,8 @@ class _Requested(Exception):
 def _requested(backbone: str, input_size: int, options: dict) -> _Requested:
     """What the backbone's constructor asks ``get_file`` for with ``weights="imagenet"``
     (the constructor runs up to that call; nothing is downloaded or loaded)."""
+    from unittest import mock
+
     import keras
     from keras.src.utils import file_utils
 
@@ -74,6 +72,8 @@ def _hash_algorithm(file_hash: str) -> str:
 
 
 def _expected(backbone: str, input_size: int, options: dict) -> tuple[str, str | None, str]:
+    from .model import keras_cache_dir
+
     request = _requested(backbone, input_size, options)
     path = os.path.join(os.path.dirname(keras_cache_dir()), request.cache_subdir, request.fname)
     return path, request.file_hash, request.origin
@@ -89,6 +89,8 @@ def expected_imagenet_file(backbone: str, input_size: int = 300,
 
 def _problem(path: str, file_hash: str | None) -> str | None:
     """Why the file at ``path`` is not usable, or None."""
+    import h5py
+
     if not os.path.isfile(path):
         return "missing"
     try:
@@ -111,6 +113,8 @@ def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
     (HDF5 records its end-of-file address, so a truncated file fails to open), holding Keras
     weights, with the hash keras.applications declares (when it declares one).
     ``WeightsUnavailableError`` says what is wrong."""
+    from .model import WeightsUnavailableError
+
     path, file_hash, origin = _expected(backbone, input_size, options)
     problem = _problem(path, file_hash)
     if problem:
@@ -139,6 +143,9 @@ def manifest_path() -> str:
 def weight_sets(path: str | None = None) -> dict[str, dict]:
     """The manifest's entries by name (``path`` defaults to :func:`manifest_path`)."""
     path = path or manifest_path()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no weight-set manifest at {path} (weights/ comes with the source "
+                                f"checkout; set {MANIFEST_ENV} to use another)")
     with open(path) as f:
         entries = json.load(f)["weight_sets"]
     for entry in entries:
@@ -174,6 +181,8 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
     The requested architecture must be the set's; otherwise ``ValueError`` tells how to build
     the set and copy what fits into another model with :func:`ssdzoo.transfer_weights`.
     """
+    from .model import SSD, WeightsUnavailableError
+
     path = manifest or manifest_path()
     sets = weight_sets(path)
     if name not in sets:
@@ -220,7 +229,6 @@ def add_parsers(subparsers) -> None:
     p.add_argument("action", choices=["path"],
                    help="path: the ImageNet files keras.applications expects in the Keras cache")
     p.add_argument("backbones", nargs="*", help="backbones to show (default: all with ImageNet weights)")
-    p.add_argument("--input-size", type=int, default=300, choices=(300, 512))
     p.set_defaults(func=_path_command)
 
 
@@ -228,12 +236,13 @@ def _path_command(args) -> int:
     from keras.src.backend.config import keras_home
 
     from .cli import markdown_table
+    from .model import keras_cache_dir
 
     names = args.backbones or [n for n in list_backbones() if get_backbone(n).pretrained]
     rows = []
     for name in names:
         try:
-            path, file_hash = expected_imagenet_file(name, args.input_size)
+            path, file_hash = expected_imagenet_file(name)
         except ValueError as err:
             rows.append([name, "?", "?", str(err)])
             continue
