@@ -324,4 +324,6 @@ def load(path: str, compile: bool = True) -> SSD:
     """Load a ``.keras`` model saved by ``model.save`` (same as ``keras.models.load_model``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
+    from . import loss, schedules  # noqa: F401  (register what compiled models refer to)
+
     return keras.models.load_model(path, compile=compile)

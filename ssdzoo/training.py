@@ -108,6 +108,8 @@ def build_model(config: TrainConfig, class_names: list[str]):
     from .model import WeightsUnavailableError, build
     from .registry import get_backbone
 
+    if str(config.weights).lower() in ("none", ""):  # how the CLI and TOML spell weights=None
+        config = dataclasses.replace(config, weights=None)
     if config.weights == "imagenet" and not get_backbone(config.backbone).pretrained:
         config = dataclasses.replace(config, weights=None)
         note = f"none: {config.backbone} has no ImageNet weights, trained from scratch"
@@ -181,12 +183,21 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            saver.save(self.model, epoch + 1, {"weights": weights_note})
+            saver.save(self.model, epoch + 1, extra())
 
     cbs = []
+    evaluator = None
     if val_ds:
-        cbs.append(ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
-                                             filepath=os.path.join(config.out, "best.keras")))
+        evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
+                                              filepath=os.path.join(config.out, "best.keras"))
+        if resume:  # best.keras must stay the best of the whole run, not of the resumed part
+            evaluator.best, evaluator.best_step = state.get("best_map", -1.0), state.get("best_step")
+        cbs.append(evaluator)
+
+    def extra() -> dict:
+        best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
+        return {"weights": weights_note, **best}
+
     if config.freeze_epochs:
         cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
     cbs += [
@@ -201,7 +212,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                   verbose=1)
     except KeyboardInterrupt:
         done = saver.load()["epochs_done"] if os.path.isfile(os.path.join(config.out, "state.json")) else 0
-        saver.save(model, done, {"weights": weights_note})
+        saver.save(model, done, extra())
         print(f"\ninterrupted: checkpoint saved to {config.out}/last.keras "
               f"(step {int(model.optimizer.iterations.numpy())}); continue with --resume")
         raise
