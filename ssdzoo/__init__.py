@@ -15,7 +15,7 @@ _EXPORTS = {
     "WeightsUnavailableError": "model",
     "list_backbones": "registry", "register_backbone": "registry", "get_backbone": "registry",
     "BackboneSpec": "registry",
-    "freeze": "freeze", "unfreeze": "freeze",
+    "freeze": "freezing", "unfreeze": "freezing",
     "MultiBoxLoss": "loss",
     "encode_targets": "box_coder", "decode_targets": "box_coder", "encode_boxes": "box_coder",
     "decode_boxes": "box_coder", "box_iou": "box_coder",
@@ -32,7 +32,7 @@ _EXPORTS = {
     "load_weight_set": "weights", "weight_sets": "weights",
 }
 _SUBMODULES = {"data", "metrics", "plots", "callbacks", "anchors", "box_coder", "layers",
-               "registry", "model", "loss", "freeze", "bench", "profile", "schedules", "detection",
+               "registry", "model", "loss", "freezing", "bench", "profile", "schedules", "detection",
                "evaluation", "training", "report"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import keras
 
-# `ssdzoo.freeze` names both a module and the function the package exports. Resolve the package
-# attribute first: it loads the module and keeps the attribute the function, whereas loading
-# the module directly (the next line alone) would rebind `ssdzoo.freeze` to the module.
-from . import freeze as _package_freeze  # noqa: F401
-from .freeze import freeze, unfreeze
+from .freezing import freeze, unfreeze
 
 
 class EvaluateMAP(keras.callbacks.Callback):

@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ssdzoo.data import cli as data_cli
 
     data_cli.add_parsers(sub)
+    from ssdzoo import weights as weights_cli
+
+    weights_cli.add_parsers(sub)
     return parser
 
 

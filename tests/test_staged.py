@@ -88,7 +88,7 @@ def test_backbone_learning_rate_scale_and_from_layer():
 def test_optimizer_built_for_a_frozen_backbone_is_rebuilt_with_its_state():
     model = _model()
     x, y = _data(model)
-    ssdzoo.freeze(model)  # still the function after importing ssdzoo.callbacks
+    ssdzoo.freeze(model)
     old = model.optimizer
     old.build(model.trainable_variables)  # the head only, as when loading a model saved frozen
     old.iterations.assign(5)
