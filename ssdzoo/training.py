@@ -38,6 +38,7 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    clipnorm: float = 0.0               # global gradient-norm clip, 0 = off (try 10 for VGG from scratch)
     warmup_steps: int = 500
     lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each
     freeze_epochs: int = 0
@@ -98,8 +99,10 @@ def _optimizer(config: TrainConfig, total_steps: int):
     schedule = WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
                                warmup_steps=min(config.warmup_steps, total_steps // 4))
     if config.optimizer == "adam":
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-    return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                      global_clipnorm=config.clipnorm or None)
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay,
+                                global_clipnorm=config.clipnorm or None)
 
 
 def build_model(config: TrainConfig, class_names: list[str]):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ssdzoo.data import load
-from ssdzoo.data.pipeline import load_example, pipeline
+from ssdzoo.data.tfdata import load_example, pipeline
 from ssdzoo.data.records import Record
 
 BCCD = Path(__file__).resolve().parents[1] / "data" / "BCCD"

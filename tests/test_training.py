@@ -15,7 +15,7 @@ import pytest
 
 import ssdzoo
 from ssdzoo.callbacks import EvaluateMAP
-from ssdzoo.data.pipeline import pipeline
+from ssdzoo.data.tfdata import pipeline
 
 ROOT = Path(__file__).parents[1]
 SMALL = dict(num_classes=3, weights=None, head_width=0.25)
@@ -50,7 +50,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, ssdzoo, warnings
-from ssdzoo.data.pipeline import pipeline
+from ssdzoo.data.tfdata import pipeline
 keras.utils.set_random_seed(0)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

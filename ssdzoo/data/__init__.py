@@ -19,7 +19,7 @@ __all__ = [
 
 # --- tf.data input pipeline: TensorFlow is imported on first call only -------------------
 def pipeline(*args, **kwargs):
-    """``ssdzoo.data.pipeline.pipeline`` (imports TensorFlow when called)."""
-    from .pipeline import pipeline as _pipeline
+    """:func:`ssdzoo.data.tfdata.pipeline` (imports TensorFlow when called)."""
+    from .tfdata import pipeline as _pipeline
 
     return _pipeline(*args, **kwargs)

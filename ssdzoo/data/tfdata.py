@@ -8,8 +8,6 @@ with 0 = background), encoded for the whole batch at once by
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Sequence
 
 import numpy as np
@@ -124,15 +122,3 @@ def pipeline(dataset: Dataset | Sequence[Record], model=None, *, anchors=None,
     options = tf.data.Options()
     options.deterministic = seed is not None
     return ds.prefetch(AUTOTUNE).with_options(options)
-
-
-class _CallableModule(types.ModuleType):
-    """``ssdzoo.data.pipeline`` is both a lazy function of the package and this submodule's
-    name, and importing the submodule rebinds the package attribute to the module. Calling the
-    module calls :func:`pipeline`, so ``ssdzoo.data.pipeline(...)`` works either way."""
-
-    def __call__(self, *args, **kwargs) -> tf.data.Dataset:
-        return pipeline(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
