@@ -29,7 +29,7 @@ def _pictures(model, records, result, out: str, log_csv: str | None, count: int 
     return paths
 
 
-def write_report(model, config, records, *, weights_note: str, train_seconds: float,
+def write_report(model, config, records, *, weights_note: str, train_seconds: float | None,
                  log_csv: str | None = None) -> dict:
     """Evaluate ``model`` on ``records``, measure its speed, draw pictures and write
     ``report.md`` and ``results.json`` into ``config.out``. Returns the results dict."""
@@ -66,7 +66,8 @@ def write_report(model, config, records, *, weights_note: str, train_seconds: fl
         f"- Backbone weights: {weights_note}",
         f"- Speed: {latency * 1e3:.1f} ms per image at batch 1 incl. NMS ({1 / latency:.1f} FPS), "
         f"{summary['machine']}",
-        f"- Training: {summary['steps']} steps in {train_seconds / 60:.1f} min",
+        f"- Model: the checkpoint at training step {summary['steps']}; fit took "
+        + (f"{train_seconds / 60:.1f} min (wall clock, incl. validation)" if train_seconds else "n/a"),
         "",
         "## Per-class AP (model with the best validation mAP)",
         "",

@@ -171,9 +171,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         state = saver.load()
         model, weights_note, initial_epoch = load(os.path.join(config.out, "last.keras")), state["weights"], state["epochs_done"]
         print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
+        earlier_seconds = state.get("train_seconds")  # None for runs saved before it was recorded
     else:
         model, weights_note = build_model(config, train_ds.class_names)
-        initial_epoch = 0
+        initial_epoch, earlier_seconds = 0, 0.0
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     if not resume:
         model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss())
@@ -199,7 +200,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     def extra() -> dict:
         best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
-        return {"weights": weights_note, **best}
+        seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
+        return {"weights": weights_note, "train_seconds": seconds, **best}
 
     if config.freeze_epochs:
         cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
@@ -219,7 +221,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         print(f"\ninterrupted: checkpoint saved to {config.out}/last.keras "
               f"(step {int(model.optimizer.iterations.numpy())}); continue with --resume")
         raise
-    train_seconds = time.time() - started
+    train_seconds = extra()["train_seconds"]
 
     from .report import write_report
 

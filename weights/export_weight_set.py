@@ -1,0 +1,64 @@
+"""Turn a trained ``.keras`` model into a shipped weight set: save its weights next to the
+manifest, evaluate it on a test split and record file, sha256, mAP and command in
+``weights/manifest.json``. The figures written are the ones this script measures.
+
+    python weights/export_weight_set.py runs/bccd_small_long/best.keras --name bccd \
+        --dataset "BCCD (train split; val for checkpoint choice)" --command "ssdzoo train ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+
+import ssdzoo
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--command", required=True, help="the command that trained the model")
+    parser.add_argument("--data", default="data/BCCD")
+    parser.add_argument("--format", default="voc")
+    parser.add_argument("--split", default="test")
+    args = parser.parse_args()
+
+    model = ssdzoo.load(args.model, compile=False)
+    file = f"{args.name}_{model.backbone_name}.weights.h5"
+    model.save_weights(os.path.join(HERE, file))
+    with open(os.path.join(HERE, file), "rb") as f:
+        sha256 = hashlib.sha256(f.read()).hexdigest()
+    test = ssdzoo.data.load(args.data, format=args.format, split=args.split)
+    result = ssdzoo.evaluate(model, test, coco=False)
+    entry = {
+        "name": args.name,
+        "backbone": model.backbone_name,
+        "backbone_options": model.backbone_options,
+        "dataset": args.dataset,
+        "classes": model.class_names,
+        "input_size": model.input_size,
+        "head_width": model.head_width,
+        "file": file,
+        "sha256": sha256,
+        "map": {"value": round(result.map, 4), "metric": "VOC07 11-point mAP@0.5",
+                "split": f"{args.data} {args.split} ({len(test)} images)"},
+        "command": args.command,
+    }
+    path = os.path.join(HERE, "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    manifest["weight_sets"] = [e for e in manifest["weight_sets"] if e["name"] != args.name] + [entry]
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print(f"{file}: {os.path.getsize(os.path.join(HERE, file)) / 1e6:.1f} MB, test mAP {result.map:.4f}")
+
+
+if __name__ == "__main__":
+    main()
