@@ -192,7 +192,7 @@ def main() -> int:
 
     results = [(name, run_workload(bg, max(3, args.repeats // div))) for name, bg, div in WORKLOADS]
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-               f"{os.getloadavg()[0]:.1f} at the end (another training job was running); Python "
+               f"{os.getloadavg()[0]:.1f} at the end; Python "
                f"{platform.python_version()}, numpy {np.__version__}, TensorFlow {tf.__version__}")
     first = results[0][1]
     lines = [

@@ -10,3 +10,4 @@ python benchmarks/bench_decode.py --repeats 21
 python benchmarks/bench_voc_eval.py --repeats 15
 ssdzoo bench --out benchmarks/results/backbones --repeats 10 \
     --results runs/bccd_small_long/results.json
+ssdzoo bench --head-width 0.25 --out benchmarks/results/backbones_head025 --repeats 10

@@ -49,12 +49,13 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
     return median_seconds(lambda: model.train_on_batch(images, targets), repeats=repeats)
 
 
-def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_steps: bool = True) -> dict:
+def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_steps: bool = True,
+                 head_width: float = 1.0) -> dict:
     """Size and speed of one backbone's SSD300 (random weights; speed does not depend on them)."""
     from .model import build
     from .profile import summarize
 
-    model = build(name, num_classes=num_classes, weights=None)
+    model = build(name, num_classes=num_classes, weights=None, head_width=head_width)
     row = summarize(model)
     row["latency_ms_b1"] = inference_seconds(model, 1, repeats) * 1e3
     row["fps_b8"] = 8 / inference_seconds(model, 8, max(3, repeats // 2))
@@ -63,39 +64,51 @@ def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_step
     return row
 
 
+def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
+    """Markdown table of :func:`backbone_row` results; speed ratios against VGG16 (the
+    original SSD base) when it is among them, else the first row."""
+    import os
+    import platform
+
+    from .cli import markdown_table
+
+    base = next((r for r in rows if r["backbone"] == "vgg16"), rows[0])
+    train = "train_img_s_b8" in rows[0]
+    header = ["backbone", "cut map", "align", "backbone params", "head params", "GFLOPs",
+              "ms/img b1", f"speed-up vs {base['backbone']}", "img/s b8 (infer)"]
+    header += ["img/s b8 (train)"] if train else []
+    table = [[r["backbone"], r["cut_map"], r["align"], f"{float(r['backbone_params']) / 1e6:.2f} M",
+              f"{float(r['head_params']) / 1e6:.2f} M", f"{float(r['gflops']):.1f}",
+              f"{float(r['latency_ms_b1']):.0f}",
+              f"{float(base['latency_ms_b1']) / float(r['latency_ms_b1']):.2f}x",
+              f"{float(r['fps_b8']):.1f}"]
+             + ([f"{float(r['train_img_s_b8']):.2f}"] if train else []) for r in rows]
+    return (f"SSD300 (head width {head_width}), 20 classes, random weights, medians after warm-up; "
+            f"{platform.machine()}, {os.cpu_count()} CPUs; inference = model.detect() incl. decode "
+            f"+ NMS.\n\n" + markdown_table(header, table))
+
+
 def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 10,
-              train_steps: bool = True) -> list[dict]:
+              train_steps: bool = True, head_width: float = 1.0) -> list[dict]:
     """``ssdzoo bench``: a table per backbone (params, GFLOPs, latency at batch 1 and
     throughput at batch 8 incl. NMS, training images/s), written as ``bench.csv`` and
     ``bench.md`` in ``out``; with training ``results.json`` files, also ``map_vs_fps.png``."""
     import csv
     import json
     import os
-    import platform
 
-    from .cli import markdown_table
     from .registry import list_backbones
 
     os.makedirs(out, exist_ok=True)
     rows = []
     for name in backbones or list_backbones():
-        rows.append(backbone_row(name, repeats=repeats, train_steps=train_steps))
+        rows.append(backbone_row(name, repeats=repeats, train_steps=train_steps, head_width=head_width))
         print(f"{name}: {rows[-1]['latency_ms_b1']:.0f} ms at batch 1", flush=True)
-    keys = list(rows[0])
     with open(os.path.join(out, "bench.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, keys)
+        writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    base = rows[0]["latency_ms_b1"]
-    header = ["backbone", "cut map", "align", "backbone params", "head params", "GFLOPs",
-              "ms/img b1", f"speed vs {rows[0]['backbone']}", "img/s b8 (infer)"]
-    header += ["img/s b8 (train)"] if train_steps else []
-    table = [[r["backbone"], r["cut_map"], r["align"], f"{r['backbone_params'] / 1e6:.2f} M",
-              f"{r['head_params'] / 1e6:.2f} M", f"{r['gflops']:.1f}", f"{r['latency_ms_b1']:.0f}",
-              f"{base / r['latency_ms_b1']:.2f}x", f"{r['fps_b8']:.1f}"]
-             + ([f"{r['train_img_s_b8']:.2f}"] if train_steps else []) for r in rows]
-    text = (f"SSD300, random weights, medians after warm-up; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs; detect() incl. decode + NMS.\n\n" + markdown_table(header, table))
+    text = bench_table(rows, head_width)
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write(text + "\n")
     print(text)

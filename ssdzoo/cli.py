@@ -119,7 +119,7 @@ def _bench(args) -> int:
     from ssdzoo.bench import run_bench
 
     run_bench(args.backbones, out=args.out, results=args.results, repeats=args.repeats,
-              train_steps=not args.no_train)
+              train_steps=not args.no_train, head_width=args.head_width)
     return 0
 
 
@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results.json files of training runs, for the mAP-vs-FPS chart")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--no-train", action="store_true", help="skip the training-step timing")
+    p.add_argument("--head-width", type=float, default=1.0, help="SSD head width multiplier")
     p.set_defaults(func=_bench)
 
     from ssdzoo.data import cli as data_cli
