@@ -176,12 +176,13 @@ def test_weight_set_errors(toy_set, tmp_path):
         weight_sets(str(bad))
 
 
-def test_shipped_manifest_is_valid_and_bccd_is_not_trained_yet(monkeypatch):
+def test_shipped_manifest_is_valid_and_names_are_recognised(monkeypatch):
     monkeypatch.delenv("SSDZOO_WEIGHTS_MANIFEST", raising=False)
-    sets = weight_sets()
-    if "bccd" not in sets:
-        with pytest.raises(ValueError, match="no weight set 'bccd'"):
-            ssdzoo.build("small", 3, weights="bccd")
+    assert "bccd" in weight_sets()
+    with pytest.raises(ValueError, match="no weight set 'voc'"):
+        ssdzoo.build("small", 3, weights="voc")
+    with pytest.raises(ValueError, match="does not fit the requested model.*transfer_weights"):
+        ssdzoo.build("small", 5, weights="bccd", head_width=0.25)
     assert is_weight_set_name("bccd")
     for not_a_name in ("imagenet", None, "x.weights.h5", os.path.join("dir", "file")):
         assert not is_weight_set_name(not_a_name)
