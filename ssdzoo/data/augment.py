@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from ..box_coder import box_iou
+
 #: ImageNet mean pixel, RGB, 0-255: the fill of the zoom-out canvas.
 MEAN_RGB = (123.68, 116.78, 103.94)
 #: The SSD sampler's options: ``None`` keeps the whole image, a number is the minimum IoU the
@@ -184,8 +186,6 @@ def sample_crop(boxes, seed, *, min_ious: Sequence[float | None] = SSD_MIN_IOUS,
     options = tf.constant([float("inf") if v is None else v for v in min_ious], tf.float32)
     pick = tf.random.stateless_uniform((), option_seed, 0, len(min_ious), dtype=tf.int32)
     min_iou = options[pick]
-    areas = tf.reduce_prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-
     def trials(step):
         """``TRIALS_PER_STEP`` patches ``(T, 4)`` and whether each qualifies ``(T,)``."""
         u = _uniform(tf.random.experimental.stateless_fold_in(trial_seed, step), 0.0, 1.0,
@@ -195,11 +195,8 @@ def sample_crop(boxes, seed, *, min_ious: Sequence[float | None] = SSD_MIN_IOUS,
         a = tf.clip_by_value(a, s * s, 1.0 / (s * s))
         wh = tf.minimum(tf.stack([s * tf.sqrt(a), s / tf.sqrt(a)], axis=1), 1.0)
         origin = u[:, 2:] * (1.0 - wh)
-        lt = tf.maximum(boxes[None, :, :2], origin[:, None])
-        rb = tf.minimum(boxes[None, :, 2:], (origin + wh)[:, None])
-        inter = tf.reduce_prod(tf.maximum(rb - lt, 0.0), axis=2)                  # (T, N)
-        iou = inter / (areas + tf.reduce_prod(wh, axis=1, keepdims=True) - inter)
         windows = tf.concat([origin, origin + wh], axis=1)
+        iou = box_iou(windows, boxes)                                             # (T, N)
         index = step * TRIALS_PER_STEP + tf.range(TRIALS_PER_STEP)
         ok = tf.reduce_any(_centres_inside(boxes, windows) & (iou >= min_iou), axis=1)
         return windows, ok & (index < max_trials)
