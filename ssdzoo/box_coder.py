@@ -83,21 +83,27 @@ def encode_targets(boxes, labels, anchors, iou_threshold: float = 0.5, variances
     num_anchors = anchors.shape[0]
 
     valid = labels >= 0                                            # (B, M)
-    iou = ops.where(valid[..., None], box_iou(boxes, anchors), -1.0)  # (B, M, A)
-    best_anchor = ops.argmax(iou, axis=2)                          # (B, M)
-    forced = ops.logical_and(ops.one_hot(best_anchor, num_anchors) > 0, valid[..., None])
-    iou = ops.where(forced, 2.0, iou)
+    boxes = boxes * ops.cast(valid, "float32")[..., None]          # padding: empty boxes, IoU 0
+    iou = box_iou(boxes, anchors)                                  # (B, M, A)
+    # Each valid ground truth claims its best anchor (one_hot of -1 is all zeros).
+    best_anchor = ops.where(valid, ops.argmax(iou, axis=2), -1)    # (B, M)
+    iou = ops.maximum(iou, 2.0 * ops.one_hot(best_anchor, num_anchors))
     best_gt = ops.argmax(iou, axis=1)                              # (B, A)
     positive = ops.max(iou, axis=1) >= iou_threshold
 
-    # Gather each anchor's ground truth with a one-hot product (M is small): much faster than
-    # take_along_axis on the TensorFlow backend.
-    pick = ops.one_hot(best_gt, boxes.shape[1] or ops.shape(boxes)[1])     # (B, A, M)
-    matched = ops.einsum("bam,bmc->bac", pick, boxes)                       # (B, A, 4)
-    matched_labels = ops.cast(ops.round(ops.einsum("bam,bm->ba", pick, ops.cast(labels, "float32"))), "int32")
-    offsets = ops.where(positive[..., None], encode_boxes(matched, anchors, variances), 0.0)
-    classes = ops.where(positive, matched_labels + 1, 0)
-    targets = ops.concatenate([offsets, ops.cast(classes, "float32")[..., None]], axis=-1)
+    # Per ground truth: centre, log size and class id; per anchor: the matching reference and
+    # scale. Gathering the 5 features with a one-hot product (M is small) and one affine map
+    # then gives the targets, with no take_along_axis (slow on TF) and no log over all anchors.
+    centre, size = _centre_size(boxes)
+    features = ops.concatenate([centre, ops.log(ops.maximum(size, _EPS)),
+                                ops.cast(labels + 1, "float32")[..., None]], axis=-1)   # (B, M, 5)
+    a_centre, a_size = _centre_size(anchors)
+    reference = ops.concatenate([a_centre, ops.log(a_size), ops.zeros_like(a_size[:, :1])], axis=-1)
+    scale = ops.concatenate([1.0 / (a_size * variances[0]), ops.ones_like(a_size) / variances[1],
+                             ops.ones_like(a_size[:, :1])], axis=-1)                   # (A, 5)
+    pick = ops.one_hot(best_gt, ops.shape(boxes)[1])                                  # (B, A, M)
+    matched = ops.einsum("bam,bmf->baf", pick, features)                              # (B, A, 5)
+    targets = ops.where(positive[..., None], (matched - reference) * scale, 0.0)
     return targets[0] if single else targets
 
 
