@@ -25,8 +25,8 @@ print("ok")
 """
 
 
-@pytest.mark.slow  # about 2.5 minutes on 2 cores: JAX compiles the whole model
 def test_model_trains_and_reloads_on_the_jax_backend(tmp_path):
+    """About 25 s on 2 idle cores; skipped where JAX is not installed (it is not a dependency)."""
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     code = SCRIPT.replace("{path}", str(tmp_path / "jax.keras"))
