@@ -7,7 +7,6 @@ import json
 import os
 import platform
 
-import numpy as np
 
 
 def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:

@@ -19,8 +19,12 @@ import hashlib
 import json
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from .registry import get_backbone, list_backbones
+
+if TYPE_CHECKING:
+    from .model import SSD
 
 MANIFEST_ENV = "SSDZOO_WEIGHTS_MANIFEST"
 DEFAULT_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

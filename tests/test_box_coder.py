@@ -3,7 +3,7 @@
 import numpy as np
 
 from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors
-from ssdzoo.box_coder import box_iou, decode_targets, encode_targets
+from ssdzoo.box_coder import box_iou, decode_boxes, decode_targets, encode_boxes, encode_targets
 
 ANCHORS = generate_anchors([(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)], (300, 300), SSD300_ANCHORS)
 
@@ -55,3 +55,13 @@ def test_small_box_with_no_anchor_above_threshold_still_gets_its_best_anchor():
 def test_image_without_boxes_is_all_background():
     targets = np.asarray(encode_targets(np.zeros((0, 4), "float32"), np.zeros((0,), "int32"), ANCHORS))
     assert targets.shape == (8732, 5) and not targets.any()
+
+
+def test_encode_targets_offsets_equal_the_box_coder_formula():
+    gt = np.array([[0.21, 0.33, 0.58, 0.71]], "float32")
+    targets = np.asarray(encode_targets(gt, np.array([1]), ANCHORS))
+    rows = targets[:, 4] > 0
+    expected = np.asarray(encode_boxes(np.broadcast_to(gt, (len(ANCHORS), 4)), ANCHORS))[rows]
+    np.testing.assert_allclose(targets[rows, :4], expected, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(decode_boxes(expected, ANCHORS[rows])),
+                               np.broadcast_to(gt, (rows.sum(), 4)), atol=1e-5)
