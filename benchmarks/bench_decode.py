@@ -44,7 +44,7 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import ssdzoo  # noqa: E402
 from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
-from ssdzoo.box_coder import VARIANCES  # noqa: E402
+from ssdzoo.box_coder import VARIANCES, encode_boxes  # noqa: E402
 
 BATCH, CLASSES, OBJECTS = 8, 20, 8
 SCORE, IOU, TOP_K = 0.01, 0.45, 200
@@ -60,12 +60,6 @@ def iou_np(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
     area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
     return inter / np.maximum(area + np.prod(box[2:] - box[:2]) - inter, 1e-12)
-
-
-def encode_np(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    a_c, a_wh = (anchors[:, :2] + anchors[:, 2:]) / 2, anchors[:, 2:] - anchors[:, :2]
-    c, wh = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([(c - a_c) / a_wh / VARIANCES[0], np.log(wh / a_wh) / VARIANCES[1]], 1)
 
 
 def make_predictions(seed: int = 0, background: float = 9.0) -> tuple[np.ndarray, int]:
@@ -85,7 +79,7 @@ def make_predictions(seed: int = 0, background: float = 9.0) -> tuple[np.ndarray
             near = np.flatnonzero(iou_np(ANCHORS, box) > 0.4)
             object_anchors += len(near)
             cls, *similar = 1 + rng.choice(CLASSES, 4, replace=False)
-            offsets[b, near] = encode_np(np.repeat(box[None], len(near), 0), ANCHORS[near]) \
+            offsets[b, near] = np.asarray(encode_boxes(box.astype(np.float32), ANCHORS[near])) \
                 + rng.normal(0, 0.3, (len(near), 4))
             logits[b, near, 0] = rng.normal(0, 1, len(near))
             logits[b, near, 1:] = rng.normal(-4, 1, (len(near), CLASSES))   # unlike classes

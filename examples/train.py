@@ -32,17 +32,14 @@ def parse_args():
 
 
 def build_model(args, class_names):
-    """The SSD for ``args``; trains from scratch when ImageNet weights are not to be had."""
-    weights = None if args.weights == "none" else args.weights
-    if weights == "imagenet" and not ssdzoo.get_backbone(args.backbone).pretrained:
-        print(f"note: {args.backbone} has no ImageNet weights; training it from scratch")
-        weights = None
+    """The SSD for ``args``; with ImageNet weights asked for but not to be had (no internet,
+    or a backbone without them) it trains from scratch and says so."""
     options = dict(num_classes=len(class_names), class_names=class_names, head_width=args.head_width)
-    try:
-        return ssdzoo.build(args.backbone, weights=weights, **options)
-    except ssdzoo.WeightsUnavailableError as err:
-        print(f"note: {err}\nnote: training {args.backbone} from scratch (weights=None)")
-        return ssdzoo.build(args.backbone, weights=None, **options)
+    if args.weights == "imagenet":
+        model, note = ssdzoo.build_imagenet_or_scratch(args.backbone, **options)
+        print(f"backbone weights: {note}")
+        return model
+    return ssdzoo.build(args.backbone, weights=None if args.weights == "none" else args.weights, **options)
 
 
 def main():

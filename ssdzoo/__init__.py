@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "build": "model", "load": "model", "SSD": "model", "save_backbone_weights": "model",
+    "build": "model", "build_imagenet_or_scratch": "model", "load": "model", "SSD": "model", "save_backbone_weights": "model",
     "WeightsUnavailableError": "model",
     "list_backbones": "registry", "register_backbone": "registry", "get_backbone": "registry",
     "BackboneSpec": "registry",

@@ -62,11 +62,10 @@ class EvaluateMAP(keras.callbacks.Callback):
             self._evaluate()
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
         if not self.every_n_steps and (epoch + 1) % self.every_n_epochs == 0:
             self._evaluate()
-        logs["val_map"] = self._last
+        if logs is not None:
+            logs["val_map"] = self._last
 
 
 class StagedUnfreeze(keras.callbacks.Callback):

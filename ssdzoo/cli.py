@@ -103,8 +103,7 @@ def _predict(args) -> int:
     model = ssdzoo.load(args.model, compile=False)
     os.makedirs(args.out, exist_ok=True)
     found = {}
-    for path in paths:
-        (det,) = model.detect(path, score_threshold=args.score)
+    for path, det in zip(paths, model.detect(paths, score_threshold=args.score), strict=True):
         found[path] = det.to_dict()
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         draw_detections(read_image(path), det.boxes, det.labels, det.scores, model.class_names,

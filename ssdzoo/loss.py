@@ -43,8 +43,8 @@ class MultiBoxLoss(keras.losses.Loss):
         negative = ops.cast(rank, "float32") < num_neg[:, None]
         conf_loss = ops.sum(ce * ops.cast(ops.logical_or(positive, negative), "float32"))
 
-        total_pos = ops.sum(num_pos)
-        return ops.where(total_pos > 0, (conf_loss + self.alpha * loc_loss) / ops.maximum(total_pos, 1.0), 0.0)
+        # No positives: no anchor is kept (num_neg = 0), so both sums are 0 and so is the loss.
+        return (conf_loss + self.alpha * loc_loss) / ops.maximum(ops.sum(num_pos), 1.0)
 
     def get_config(self):
         return {**super().get_config(), "neg_pos_ratio": self.neg_pos_ratio, "alpha": self.alpha}

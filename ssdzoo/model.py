@@ -64,12 +64,13 @@ def canonicalize_names(model: keras.Model) -> None:
             layer.name = base if k == 0 else f"{base}_{k}"
 
 
-def _map_sizes(model: keras.Model) -> list[str]:
+def _map_sizes(model: keras.Model) -> list[tuple[int, str]]:
+    """``(side, "name HxWxC")`` of each layer with a 4-D output."""
     out = []
     for layer in model.layers:
         shape = getattr(layer, "output", None) is not None and layer.output.shape
         if shape and len(shape) == 4:
-            out.append(f"{layer.name} {shape[1]}x{shape[2]}x{shape[3]}")
+            out.append((shape[1], f"{layer.name} {shape[1]}x{shape[2]}x{shape[3]}"))
     return out
 
 
@@ -99,27 +100,27 @@ def _construct(spec: BackboneSpec, shape: tuple, weights, options: dict) -> kera
     raise TypeError(f"weights must be None, 'imagenet' or a file path, not {weights!r}")
 
 
-def _try_load(model: keras.Model, path: str) -> bool:
-    """Load ``path`` into ``model`` if it fits exactly. Keras only warns when a weights file
-    covers part of a model, so such warnings count as a mismatch here."""
+def _load_exact(model: keras.Model, path: str) -> None:
+    """Load ``path`` into ``model``. Keras only warns when a weights file covers part of a
+    model, so such warnings are raised here (as ``UserWarning``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        try:
-            model.load_weights(path)
-            return True
-        except (ValueError, KeyError, UserWarning):
-            return False
+        model.load_weights(path)
+
+
+def _try_load(model: keras.Model, path: str) -> bool:
+    """Load ``path`` into ``model`` if it fits exactly (see :func:`_load_exact`)."""
+    try:
+        _load_exact(model, path)
+        return True
+    except (ValueError, KeyError, UserWarning):
+        return False
 
 
 def build_backbone(spec: BackboneSpec, input_size: int, weights, cut_layer: str,
                    target: int, options: dict) -> keras.Model:
     """The registry network cut at ``cut_layer``, as a ``keras.Model`` named ``backbone``."""
     shape = (input_size, input_size, 3)
-    if input_size < spec.min_input:
-        raise ValueError(
-            f"input size {input_size} is too small for backbone {spec.name!r} "
-            f"(minimum {spec.min_input} px)"
-        )
     path = None
     if isinstance(weights, (str, os.PathLike)) and weights != "imagenet":
         path = os.fspath(weights)
@@ -134,11 +135,11 @@ def build_backbone(spec: BackboneSpec, input_size: int, weights, cut_layer: str,
     except ValueError:
         raise ValueError(
             f"backbone {spec.name!r} has no layer {cut_layer!r}. Layers and their output maps "
-            f"at {input_size} px:\n  " + "\n  ".join(_map_sizes(full))
+            f"at {input_size} px:\n  " + "\n  ".join(line for _, line in _map_sizes(full))
         ) from None
     size = cut.output.shape[1]
     if alignment(size, target) is None:
-        fits = [s for s in _map_sizes(full) if alignment(int(s.split()[1].split("x")[0]), target)]
+        fits = [line for side, line in _map_sizes(full) if alignment(side, target)]
         raise ValueError(
             f"cut layer {cut_layer!r} of {spec.name!r} gives a {size}x{size} map; the SSD head "
             f"needs {target}x{target} (reachable from {target - 8}..{target} with a stride-1 or "
@@ -313,6 +314,22 @@ def build(backbone: str = "vgg16", num_classes: int = 20, *, input_size: int = 3
     return SSD(backbone, num_classes, input_size, weights=weights, cut_layer=cut_layer,
                anchors=anchors, class_names=class_names, head_width=head_width,
                backbone_options=backbone_options)
+
+
+def build_imagenet_or_scratch(backbone: str, num_classes: int, **kwargs) -> tuple[SSD, str]:
+    """:func:`build` with ImageNet weights where they can be had, else with random ones: the
+    backbone has none (``small``) or they are unreachable (offline; this prints a warning).
+    ``kwargs`` go to :func:`build`. Returns ``(model, note)``; the note says which, for reports."""
+    if not get_backbone(backbone).pretrained:
+        return (build(backbone, num_classes, weights=None, **kwargs),
+                f"none: {backbone} has no ImageNet weights, trained from scratch")
+    try:
+        return build(backbone, num_classes, weights="imagenet", **kwargs), "imagenet"
+    except WeightsUnavailableError as err:
+        print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
+        reason = str(err).split("(")[0].strip()
+        return (build(backbone, num_classes, weights=None, **kwargs),
+                f"ImageNet weights unavailable, trained from scratch ({reason})")
 
 
 def save_backbone_weights(model: SSD, path: str) -> None:

@@ -21,7 +21,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        decays = sum(ops.cast(step >= b, "float32") for b in self.boundaries) if self.boundaries else 0.0
+        decays = sum(ops.cast(step >= b, "float32") for b in self.boundaries)
         rate = self.lr * ops.power(self.factor, decays)
         if self.warmup_steps:
             frac = ops.minimum(step / self.warmup_steps, 1.0)

@@ -105,27 +105,18 @@ def _optimizer(config: TrainConfig, total_steps: int):
 
 
 def build_model(config: TrainConfig, class_names: list[str]):
-    """The model for ``config``; falls back to random init when ImageNet weights are
-    unreachable, and says so. Returns ``(model, weights_note)``."""
-    from .model import WeightsUnavailableError, build
-    from .registry import get_backbone
+    """The model for ``config``; with ``weights="imagenet"`` it falls back to random init
+    when the backbone has no ImageNet weights or they are unreachable, and says so.
+    Returns ``(model, weights_note)``."""
+    from .model import build, build_imagenet_or_scratch
 
-    if str(config.weights).lower() in ("none", ""):  # how the CLI and TOML spell weights=None
-        config = dataclasses.replace(config, weights=None)
-    if config.weights == "imagenet" and not get_backbone(config.backbone).pretrained:
-        config = dataclasses.replace(config, weights=None)
-        note = f"none: {config.backbone} has no ImageNet weights, trained from scratch"
-    else:
-        note = str(config.weights)
+    weights = None if str(config.weights).lower() in ("none", "") else config.weights  # CLI/TOML spelling
     options = {"alpha": config.alpha} if config.alpha is not None else {}
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
                   input_size=config.input_size, head_width=config.head_width, **options)
-    try:
-        return build(config.backbone, weights=config.weights, **kwargs), note
-    except WeightsUnavailableError as err:
-        note = f"ImageNet weights unavailable, trained from scratch ({str(err).split('(')[0].strip()})"
-        print(f"WARNING: {err}\nWARNING: training {config.backbone} FROM SCRATCH (weights=None).")
-        return build(config.backbone, weights=None, **kwargs), note
+    if weights == "imagenet":
+        return build_imagenet_or_scratch(config.backbone, **kwargs)
+    return build(config.backbone, weights=weights, **kwargs), str(weights)
 
 
 class _SaveState:
@@ -185,8 +176,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if val_ds else None
 
     class Checkpoint(keras.callbacks.Callback):
+        epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
+
         def on_epoch_end(self, epoch, logs=None):
-            saver.save(self.model, epoch + 1, extra())
+            self.epochs_done = epoch + 1
+            saver.save(self.model, self.epochs_done, extra())
 
     cbs = []
     evaluator = None
@@ -202,12 +196,13 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
         return {"weights": weights_note, "train_seconds": seconds, **best}
 
+    checkpoint = Checkpoint()
     if config.freeze_epochs:
         cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
     cbs += [
         keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
         keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False),
-        Checkpoint(),
+        checkpoint,
     ]
     started = time.time()
     try:
@@ -215,8 +210,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                   steps_per_epoch=steps, validation_data=data_val, callbacks=cbs, shuffle=False,
                   verbose=1)
     except KeyboardInterrupt:
-        done = saver.load()["epochs_done"] if os.path.isfile(os.path.join(config.out, "state.json")) else 0
-        saver.save(model, done, extra())
+        saver.save(model, checkpoint.epochs_done, extra())
         print(f"\ninterrupted: checkpoint saved to {config.out}/last.keras "
               f"(step {int(model.optimizer.iterations.numpy())}); continue with --resume")
         raise

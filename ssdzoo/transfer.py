@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import re
-import warnings
 import zipfile
 from collections import defaultdict
 
@@ -30,7 +29,7 @@ import h5py
 import keras
 import numpy as np
 
-from .model import SSD, _snake
+from .model import SSD, _load_exact, _snake
 
 _STATUS_TEXT = {"copied": "copied", "partial": "partially copied", "skipped": "skipped"}
 
@@ -162,17 +161,15 @@ def _load_into_architecture(path, dst, src_class_names, src_model) -> keras.Mode
         if src_class_names is not None:
             config.update(num_classes=len(src_class_names), class_names=list(src_class_names))
         src_model = SSD.from_config(config)
-    with warnings.catch_warnings():  # Keras only warns when part of the file is not loaded
-        warnings.simplefilter("error", UserWarning)
-        try:
-            src_model.load_weights(path)
-        except (ValueError, UserWarning) as err:
-            raise ValueError(
-                f"{path} does not fit the source architecture {src_model.name} "
-                f"({getattr(src_model, 'num_classes', '?')} classes). A .weights.h5 file stores "
-                f"weights by position only: pass src_class_names= (the file's classes) or "
-                f"src_model=ssdzoo.build(<the source's settings>, weights=None). Keras: {err}"
-            ) from None
+    try:
+        _load_exact(src_model, path)
+    except (ValueError, UserWarning) as err:
+        raise ValueError(
+            f"{path} does not fit the source architecture {src_model.name} "
+            f"({getattr(src_model, 'num_classes', '?')} classes). A .weights.h5 file stores "
+            f"weights by position only: pass src_class_names= (the file's classes) or "
+            f"src_model=ssdzoo.build(<the source's settings>, weights=None). Keras: {err}"
+        ) from None
     return src_model
 
 

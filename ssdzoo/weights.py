@@ -194,6 +194,7 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
                          f"{', '.join(sorted(sets)) or 'none yet'}); weights must be 'imagenet', "
                          f"None, a file path or a weight set name")
     entry = sets[name]
+    # the set's architecture, as SSD() arguments
     expected = {"backbone": entry["backbone"], "num_classes": len(entry["classes"]),
                 "input_size": entry["input_size"], "head_width": entry["head_width"],
                 "backbone_options": entry.get("backbone_options", {}), "cut_layer": None,
@@ -216,9 +217,7 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
     if actual != entry["sha256"]:
         raise WeightsUnavailableError(f"weight set {name!r}: sha256 of {file} is {actual}, the "
                                       f"manifest says {entry['sha256']} (damaged or replaced file)")
-    model = SSD(entry["backbone"], len(entry["classes"]), entry["input_size"], weights=None,
-                class_names=entry["classes"], head_width=entry["head_width"],
-                backbone_options=entry.get("backbone_options", {}))
+    model = SSD(weights=None, **expected)
     model.load_weights(file)
     return model
 

@@ -17,6 +17,7 @@ def _box(cx, cy, w, h):
 def test_ssd300_has_8732_anchors():
     anchors = generate_anchors(SIZES_300, (300, 300), SSD300_ANCHORS)
     assert anchors.shape == (8732, 4) and anchors.dtype == np.float32
+    assert SSD300_ANCHORS.boxes_per_cell == [4, 6, 6, 6, 4, 4]     # the model's head widths
     assert 38 * 38 * 4 + 19 * 19 * 6 + 10 * 10 * 6 + 5 * 5 * 6 + 3 * 3 * 4 + 4 == 8732
 
 

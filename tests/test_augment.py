@@ -108,6 +108,16 @@ def test_expand_puts_the_image_on_a_mean_canvas():
     pytest.fail("no zoom-out in 20 seeds")
 
 
+def test_composed_window_maps_boxes_as_the_two_windows_in_turn():
+    outer = (-0.5, -0.25, 1.5, 1.25)                   # a zoom-out canvas
+    for inner in ((0.1, 0.2, 0.6, 0.9), (1.0, 0.0, 0.0, 1.0)):   # a crop, a mirror
+        composed = A.window_boxes(BOXES, A.compose_windows(outer, inner)).numpy()
+        in_turn = A.window_boxes(A.window_boxes(BOXES, outer), inner).numpy()
+        np.testing.assert_allclose(composed, in_turn, atol=1e-6)
+    np.testing.assert_allclose(A.window_boxes(BOXES[:1], outer).numpy(),
+                               [[0.3, 0.4 / 1.5, 0.6, 0.7]], atol=1e-6)
+
+
 def test_render_of_the_full_window_equals_resize(image):
     np.testing.assert_allclose(A.render_window(image, A.FULL_WINDOW, (60, 100)).numpy(),
                                A.resize(image, (60, 100)).numpy(), atol=0.01)

@@ -112,6 +112,16 @@ def test_unparsable_xml_and_missing_image_are_skipped(tmp_path, make_image):
     assert check(root, check_images=False).num_records == 2
 
 
+def test_split_listing_a_missing_annotation_skips_it(tmp_path, make_image):
+    root = _voc(tmp_path, make_image, {"a": [GOOD]})
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "ImageSets" / "Main" / "s.txt").write_text("a\nz\na\n")
+    report = check(root, split="s")
+    assert [(Path(f.file).name, f.action, f.problem) for f in report.errors] == [
+        ("z.xml", SKIPPED, "annotation file missing (listed in s.txt)")]
+    assert (report.num_images, report.num_records) == (2, 1)
+
+
 # --------------------------------------------------------------------------- geometry
 
 

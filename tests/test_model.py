@@ -1,10 +1,12 @@
-"""Core model: registry, alignment, head, anchors wiring, weights, save/load, freeze."""
+"""Core model: registry, alignment, head, anchors wiring, weights, save/load, freeze, FLOPs,
+learning-rate schedule."""
 
 import keras
 import numpy as np
 import pytest
 
 import ssdzoo
+from ssdzoo import registry
 from ssdzoo.model import WeightsUnavailableError, alignment
 
 BACKBONES = ["inceptionv3", "mobilenet", "resnet50", "small", "vgg16", "vgg19"]
@@ -150,8 +152,11 @@ def test_bad_input_gives_clear_value_errors():
         ssdzoo.build("small", 3, weights="/no/such/file.weights.h5")
 
 
-def test_user_registered_backbone_and_offline_imagenet_error():
-    @ssdzoo.register_backbone("tiny_test", cut_layer="pool", preprocessing="tf", overwrite=True)
+def test_user_registered_backbone_and_offline_imagenet_error(monkeypatch):
+    registry.list_backbones()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # leave no "tiny_test"
+
+    @ssdzoo.register_backbone("tiny_test", cut_layer="pool", preprocessing="tf")
     def tiny(input_shape, weights):
         if weights == "imagenet":
             raise Exception("URL fetch failure: Name or service not known")
@@ -166,3 +171,32 @@ def test_user_registered_backbone_and_offline_imagenet_error():
     assert model.get_layer("align").strides == (1, 1)  # 37 -> 38
     with pytest.raises(WeightsUnavailableError, match="weights=None"):
         ssdzoo.build("tiny_test", 1)
+
+
+def test_layer_flops_and_summary_count_known_values():
+    from ssdzoo.profile import layer_flops, summarize
+
+    inputs = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(4, 3, strides=2, padding="same")
+    dense = keras.layers.Dense(5)
+    keras.Model(inputs, dense(conv(inputs)))
+    assert layer_flops(conv) == 2 * 4 * 4 * (3 * 3 * 3 * 4)  # 4x4 outputs, 3x3x3 -> 4
+    assert layer_flops(dense) == 2 * 4 * 4 * 4 * 5  # applied at each of the 4x4 positions
+    assert layer_flops(keras.layers.ReLU()) == 0
+    model = ssdzoo.build("small", 2, weights=None, head_width=0.25)
+    s = summarize(model)
+    assert (s["backbone"], s["cut_layer"], s["cut_map"], s["align"]) == (
+        "small", "block3_pool", "37x37x128", "2x2 s1")
+    assert s["backbone_params"] + s["head_params"] == model.count_params()
+    assert s["anchors"] == 8732
+
+
+def test_warmup_step_decay_values_and_config_roundtrip():
+    from ssdzoo.schedules import WarmupStepDecay
+
+    schedule = WarmupStepDecay(0.1, [10, 20], factor=0.5, warmup_steps=4, warmup_start=0.2)
+    rates = [float(schedule(step)) for step in (0, 2, 4, 9, 10, 25)]
+    np.testing.assert_allclose(rates, [0.02, 0.06, 0.1, 0.1, 0.05, 0.025], rtol=1e-6)
+    np.testing.assert_allclose(float(WarmupStepDecay(0.1, [])(50)), 0.1, rtol=1e-6)
+    again = WarmupStepDecay.from_config(schedule.get_config())
+    assert [float(again(step)) for step in (0, 2, 4, 9, 10, 25)] == rates

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ssdzoo.box_coder import encode_targets
 from ssdzoo.data import load
 from ssdzoo.data.tfdata import load_example, pipeline
 from ssdzoo.data.records import Record
@@ -53,11 +54,15 @@ def test_batches_have_the_model_shapes_and_positive_anchors(records, augment):
     assert np.all(targets[classes == 0, :4] == 0) and np.isfinite(targets).all()
 
 
-def test_eval_batches_match_a_plain_resize(records):
-    images, _ = next(iter(make(records[:1], batch_size=1)))
+def test_eval_batches_match_a_plain_resize_and_encode_the_record_boxes(records):
+    images, targets = next(iter(make(records[:1], batch_size=1)))
     decoded = tf.io.decode_jpeg(tf.io.read_file(records[0].image_path))
     expected = tf.image.resize(tf.cast(decoded, tf.float32), (SIZE, SIZE))
     np.testing.assert_allclose(images[0].numpy(), expected.numpy(), atol=1e-3)
+    height, width = decoded.shape[:2]
+    boxes = np.clip(np.asarray(records[0].boxes) / [width, height, width, height], 0, 1)
+    np.testing.assert_allclose(targets[0].numpy(), encode_targets(boxes, records[0].labels, ANCHORS),
+                               atol=1e-5)
 
 
 def test_a_seed_fixes_the_batch_and_another_seed_changes_it(records):

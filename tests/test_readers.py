@@ -100,6 +100,7 @@ def test_read_yolo_denormalises_with_the_image_header_size(tmp_path, make_image)
     np.testing.assert_allclose(x.boxes, [[40, 15, 60, 35], [0, 5, 20, 15]], atol=1e-4)
     assert x.labels.tolist() == [1, 0] and (x.width, x.height) == (100, 50)
     assert len(y.labels) == 0  # no label file: an image without boxes
+    assert (y.width, y.height) == (20, 10)  # from the image header
     assert detect_format(tmp_path) == "yolo"
 
 
@@ -233,6 +234,9 @@ def test_writer_keeps_unique_names_and_difficult_flags(tmp_path, make_image):
     assert [Path(r.image_path).name for r in back] == ["same.jpg", "same_1.jpg"]
     assert back[0].difficult.tolist() == [True] and back[1].difficult.tolist() == [False]
     np.testing.assert_allclose(back[1].boxes, [[3, 4, 30, 40]])
+    np.testing.assert_allclose(back[0].boxes, [[1, 2, 10, 20]])
+    assert back.class_names == ["cat", "dog"]
+    assert [r.labels.tolist() for r in back] == [[0], [1]]
 
 
 def test_cli_convert_vott_to_yolo(tmp_path, make_image, capsys):

@@ -103,6 +103,32 @@ def test_imagenet_weights_load_offline_from_the_cache(keras_home, fake_mobilenet
         ssdzoo.build("vgg16", 2, head_width=0.25)
 
 
+def test_build_imagenet_or_scratch_falls_back_offline_and_says_so(keras_home, monkeypatch, capsys):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("no internet")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    options = dict(alpha=0.25, head_width=0.25)
+    model, note = ssdzoo.build_imagenet_or_scratch("mobilenet", 2, **options)
+    assert note.startswith("ImageNet weights unavailable, trained from scratch (could not load")
+    assert "FROM SCRATCH" in capsys.readouterr().out
+    assert model.num_classes == 2 and model.backbone_options == {"alpha": 0.25}
+
+    model, note = ssdzoo.build_imagenet_or_scratch("small", 2, head_width=0.25)
+    assert note == "none: small has no ImageNet weights, trained from scratch"
+
+    # once the file is in the cache, the same call loads it
+    full = keras.applications.MobileNet(include_top=False, weights=None, alpha=0.25,
+                                        input_shape=(224, 224, 3))
+    _legacy_h5(full, str(keras_home / "models" / MOBILENET_025))
+    model, note = ssdzoo.build_imagenet_or_scratch("mobilenet", 2, **options)
+    assert note == "imagenet"
+    np.testing.assert_array_equal(model.get_layer("backbone").get_layer("conv_pw_5").get_weights()[0],
+                                  full.get_layer("conv_pw_5").get_weights()[0])
+
+
 def test_cli_weights_path_lists_file_hash_and_state(keras_home, fake_mobilenet, capsys,
                                                      monkeypatch):
     from keras.src.backend import config

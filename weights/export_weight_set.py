@@ -9,11 +9,11 @@ manifest, evaluate it on a test split and record file, sha256, mAP and command i
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 
 import ssdzoo
+from ssdzoo.weights import _file_hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,9 +31,8 @@ def main() -> None:
 
     model = ssdzoo.load(args.model, compile=False)
     file = f"{args.name}_{model.backbone_name}.weights.h5"
-    model.save_weights(os.path.join(HERE, file))
-    with open(os.path.join(HERE, file), "rb") as f:
-        sha256 = hashlib.sha256(f.read()).hexdigest()
+    weights_path = os.path.join(HERE, file)
+    model.save_weights(weights_path)
     test = ssdzoo.data.load(args.data, format=args.format, split=args.split)
     result = ssdzoo.evaluate(model, test, coco=False)
     entry = {
@@ -45,7 +44,7 @@ def main() -> None:
         "input_size": model.input_size,
         "head_width": model.head_width,
         "file": file,
-        "sha256": sha256,
+        "sha256": _file_hash(weights_path, "sha256"),
         "map": {"value": round(result.map, 4), "metric": "VOC07 11-point mAP@0.5",
                 "split": f"{args.data} {args.split} ({len(test)} images)"},
         "command": args.command,
@@ -57,7 +56,7 @@ def main() -> None:
     with open(path, "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
-    print(f"{file}: {os.path.getsize(os.path.join(HERE, file)) / 1e6:.1f} MB, test mAP {result.map:.4f}")
+    print(f"{file}: {os.path.getsize(weights_path) / 1e6:.1f} MB, test mAP {result.map:.4f}")
 
 
 if __name__ == "__main__":

@@ -54,8 +54,8 @@ _COCO = _Layout(("bbox[0]", "bbox[1]", "bbox[2]", "bbox[3]"), "xywh", "category_
 _YOLO = _Layout(("x_center", "y_center", "width", "height"), "cxcywh", "class")
 _CSV = _Layout(("x1", "y1", "x2", "y2"), "xyxy", "class")
 _VOTT1 = _Layout(("x1", "y1", "x2", "y2"), "xyxy", "tags")
-_VOTT2 = _Layout(tuple(f"boundingBox.{k}" for k in ("left", "top", "width", "height")), "xywh",
-                 "tags")
+_VOTT2_BOX = ("left", "top", "width", "height")
+_VOTT2 = _Layout(tuple(f"boundingBox.{k}" for k in _VOTT2_BOX), "xywh", "tags")
 
 
 @dataclasses.dataclass
@@ -456,7 +456,7 @@ def _vott_v2(file: Path, data: dict) -> _Parsed:
                         size.get("height"))
         for i, region in enumerate(entry.get("regions") or []):
             box = region.get("boundingBox") or {}
-            values = [box.get(k) for k in ("left", "top", "width", "height")]
+            values = [box.get(k) for k in _VOTT2_BOX]
             raw.objects.append(_tagged(raw, i, region.get("tags"), values))
         images.append(raw)
     return _Parsed(images, [str(t["name"]) for t in data.get("tags") or []] or None)
