@@ -3,7 +3,7 @@ transposed convolution."""
 
 import keras
 
-from ssdzoo.registry import register_backbone
+from ssdzoo.models.registry import register_backbone
 
 
 @register_backbone("inceptionv3", cut_layer="mixed2", preprocessing="tf", min_input=75)

@@ -3,7 +3,7 @@
 
 import keras
 
-from ssdzoo.registry import register_backbone
+from ssdzoo.models.registry import register_backbone
 
 
 @register_backbone("mobilenet", cut_layer="conv_pw_5_relu", preprocessing="tf", min_input=32)

@@ -2,7 +2,7 @@
 
 import keras
 
-from ssdzoo.registry import register_backbone
+from ssdzoo.models.registry import register_backbone
 
 
 @register_backbone("resnet50", cut_layer="conv3_block4_out", preprocessing="caffe", min_input=32)

@@ -3,7 +3,7 @@ scratch: three blocks of two 3x3 convs (32, 64, 128 filters), 37x37x128 at 300 p
 
 import keras
 
-from ssdzoo.registry import register_backbone
+from ssdzoo.models.registry import register_backbone
 
 
 @register_backbone("small", cut_layer="block3_pool", preprocessing="tf", min_input=32,

@@ -2,7 +2,7 @@
 
 import keras
 
-from ssdzoo.registry import register_backbone
+from ssdzoo.models.registry import register_backbone
 
 
 @register_backbone("vgg16", cut_layer="block3_pool", preprocessing="caffe", min_input=32)

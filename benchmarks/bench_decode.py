@@ -43,8 +43,8 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import ssdzoo  # noqa: E402
-from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
-from ssdzoo.box_coder import VARIANCES, encode_boxes  # noqa: E402
+from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
+from ssdzoo.core.box_coder import VARIANCES, encode_boxes  # noqa: E402
 
 BATCH, CLASSES, OBJECTS = 8, 20, 8
 SCORE, IOU, TOP_K = 0.01, 0.45, 200

@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
-from ssdzoo.box_coder import VARIANCES, encode_targets  # noqa: E402
+from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
+from ssdzoo.core.box_coder import VARIANCES, encode_targets  # noqa: E402
 
 BATCH, BOXES, CLASSES, GOAL_MS = 32, 5, 20, 10.0
 SSD300_MAPS = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]

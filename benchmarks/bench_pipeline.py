@@ -30,7 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
+from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
 from ssdzoo.data import load, pipeline  # noqa: E402
 
 BATCH, SIZE, GOAL = 32, 300, 150.0

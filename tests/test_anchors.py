@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ssdzoo.anchors import SSD300_ANCHORS, SSD512_ANCHORS, AnchorConfig, generate_anchors
+from ssdzoo.core.anchors import SSD300_ANCHORS, SSD512_ANCHORS, AnchorConfig, generate_anchors
 
 SIZES_300 = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors
-from ssdzoo.box_coder import box_iou, decode_boxes, decode_targets, encode_boxes, encode_targets
+from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors
+from ssdzoo.core.box_coder import box_iou, decode_boxes, decode_targets, encode_boxes, encode_targets
 
 ANCHORS = generate_anchors([(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)], (300, 300), SSD300_ANCHORS)
 

@@ -9,7 +9,7 @@ import pytest
 
 from ssdzoo.data import CheckReport, DataWarning, Dataset, Record, check, load, read_voc
 from ssdzoo.data.check import CLIPPED, DROPPED, KEPT, SKIPPED, ImageError, probe_image
-from ssdzoo.data.cli import add_parsers
+from ssdzoo.cli.data import add_parser
 
 
 def _bndbox(x1, y1, x2, y2):
@@ -214,7 +214,7 @@ def test_probe_image_reads_header_sizes(tmp_path, make_image):
 
 def _run(argv):
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
+    add_parser(parser.add_subparsers())
     args = parser.parse_args(argv)
     return args.func(args)
 

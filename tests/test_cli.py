@@ -85,7 +85,8 @@ def test_cli_process_exit_code_and_stderr_for_a_bad_config_key(tmp_path):
 
 
 def test_weights_none_from_the_command_line_means_random_init(tmp_path):
-    from ssdzoo.training import TrainConfig, build_model
+    from ssdzoo.training.config import TrainConfig
+    from ssdzoo.training.run import build_model
 
     config = TrainConfig.from_dict({"backbone": "small", "weights": "none", "head_width": 0.25})
     model, note = build_model(config, CLASSES)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.anchors import SSD300_ANCHORS, generate_anchors
-from ssdzoo.detection import decode_predictions, detect
+from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors
+from ssdzoo.models.detector import decode_predictions, detect
 
 ANCHORS = generate_anchors([(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)], (300, 300), SSD300_ANCHORS)
 CLASSES = ["RBC", "WBC", "Platelets"]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ssdzoo.loss import MultiBoxLoss
+from ssdzoo.core.loss import MultiBoxLoss
 
 
 def _logits(num_anchors, num_classes, good_for):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo import registry
-from ssdzoo.model import WeightsUnavailableError, alignment
+from ssdzoo.models import registry
+from ssdzoo.models.backbone import WeightsUnavailableError, alignment
 
 BACKBONES = ["inceptionv3", "mobilenet", "resnet50", "small", "vgg16", "vgg19"]
 
@@ -174,7 +174,7 @@ def test_user_registered_backbone_and_offline_imagenet_error(monkeypatch):
 
 
 def test_layer_flops_and_summary_count_known_values():
-    from ssdzoo.profile import layer_flops, summarize
+    from ssdzoo.models.profile import layer_flops, summarize
 
     inputs = keras.Input((8, 8, 3))
     conv = keras.layers.Conv2D(4, 3, strides=2, padding="same")
@@ -192,7 +192,7 @@ def test_layer_flops_and_summary_count_known_values():
 
 
 def test_warmup_step_decay_values_and_config_roundtrip():
-    from ssdzoo.schedules import WarmupStepDecay
+    from ssdzoo.core.schedules import WarmupStepDecay
 
     schedule = WarmupStepDecay(0.1, [10, 20], factor=0.5, warmup_steps=4, warmup_start=0.2)
     rates = [float(schedule(step)) for step in (0, 2, 4, 9, 10, 25)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ssdzoo.box_coder import encode_targets
+from ssdzoo.core.box_coder import encode_targets
 from ssdzoo.data import load
 from ssdzoo.data.tfdata import load_example, pipeline
 from ssdzoo.data.records import Record

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ssdzoo.metrics import eval_detection_voc
-from ssdzoo.plots import draw_detections, plot_pr_curves, plot_training_curves
+from ssdzoo.evaluation.plots import draw_detections, plot_pr_curves, plot_training_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +30,7 @@ def read_rgb(path) -> np.ndarray:
 
 
 def test_import_stays_light():
-    code = "import sys, ssdzoo.plots, ssdzoo.metrics; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, ssdzoo.evaluation.plots, ssdzoo.metrics; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

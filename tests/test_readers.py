@@ -11,7 +11,7 @@ import pytest
 
 from ssdzoo.data import (DataWarning, Dataset, Record, convert, detect_format, load, read_coco,
                          read_csv, read_voc, read_vott, read_yolo, write_coco)
-from ssdzoo.data.cli import add_parsers
+from ssdzoo.cli.data import add_parser
 
 # --------------------------------------------------------------------------- BCCD
 
@@ -242,7 +242,7 @@ def test_writer_keeps_unique_names_and_difficult_flags(tmp_path, make_image):
 def test_cli_convert_vott_to_yolo(tmp_path, make_image, capsys):
     _vott_v1(tmp_path, make_image)
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
+    add_parser(parser.add_subparsers())
     args = parser.parse_args(["convert", str(tmp_path / "imgs.json"), "--from", "vott",
                               "--to", "yolo", str(tmp_path / "out")])
     assert args.func(args) == 0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.callbacks import StagedUnfreeze
+from ssdzoo.training.callbacks import StagedUnfreeze
 
 
 def _model():

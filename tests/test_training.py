@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.callbacks import EvaluateMAP
+from ssdzoo.training.callbacks import EvaluateMAP
 from ssdzoo.data.tfdata import pipeline
 
 ROOT = Path(__file__).parents[1]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo import registry
-from ssdzoo.transfer import _apply, transfer_weights
+from ssdzoo.models import registry
+from ssdzoo.models.transfer import _apply, transfer_weights
 
 SRC_CLASSES = ["RBC", "WBC", "Platelets", "debris"]
 DST_CLASSES = ["WBC", "red cell", "other"]

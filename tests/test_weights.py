@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.model import WeightsUnavailableError
-from ssdzoo.weights import (add_parsers, check_imagenet_file, expected_imagenet_file,
-                            is_weight_set_name, weight_sets)
+from ssdzoo.models.backbone import WeightsUnavailableError
+from ssdzoo.cli.weights import add_parser
+from ssdzoo.models.weights import check_imagenet_file, expected_imagenet_file, is_weight_set_name, weight_sets
 
 VGG16_NOTOP = ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc")
 MOBILENET_025 = "mobilenet_2_5_224_tf_no_top.h5"
@@ -135,7 +135,7 @@ def test_cli_weights_path_lists_file_hash_and_state(keras_home, fake_mobilenet, 
 
     monkeypatch.setattr(config, "_KERAS_DIR", "/elsewhere")  # as if KERAS_HOME changed after import
     parser = argparse.ArgumentParser(prog="ssdzoo")
-    add_parsers(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     (keras_home / "models" / "mobilenet_1_0_224_tf_no_top.h5").write_bytes(b"\x89HDF\r\n")
     args = parser.parse_args(["weights", "path", "vgg16", "mobilenet"])
     assert args.func(args) == 0

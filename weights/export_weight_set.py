@@ -13,7 +13,7 @@ import json
 import os
 
 import ssdzoo
-from ssdzoo.weights import _file_hash
+from ssdzoo.models.weights import _file_hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from ..box_coder import box_iou
+from ssdzoo.core.box_coder import box_iou
 
 #: ImageNet mean pixel, RGB, 0-255: the fill of the zoom-out canvas.
 MEAN_RGB = (123.68, 116.78, 103.94)

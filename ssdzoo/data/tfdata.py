@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ..box_coder import encode_targets
+from ssdzoo.core.box_coder import encode_targets
 from . import augment as aug
 from .records import Dataset, Record
 

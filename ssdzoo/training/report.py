@@ -10,8 +10,8 @@ import platform
 
 
 def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:
-    from .detection import read_image
-    from .plots import draw_detections, plot_pr_curves, plot_training_curves
+    from ssdzoo.utils.images import read_image
+    from ssdzoo.evaluation.plots import draw_detections, plot_pr_curves, plot_training_curves
 
     paths = []
     visual = model.detect([r.image_path for r in records[:count]], preset="visualize")
@@ -32,8 +32,8 @@ def write_report(model, config, records, *, weights_note: str, train_seconds: fl
                  log_csv: str | None = None) -> dict:
     """Evaluate ``model`` on ``records``, measure its speed, draw pictures and write
     ``report.md`` and ``results.json`` into ``config.out``. Returns the results dict."""
-    from .bench import inference_seconds
-    from .evaluation import evaluate
+    from ssdzoo.evaluation.bench import inference_seconds
+    from ssdzoo.evaluation.evaluator import evaluate
 
     records = list(records)
     result = evaluate(model, records, verbose=True)

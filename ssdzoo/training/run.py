@@ -12,73 +12,12 @@ import os
 import time
 import warnings
 
-#: Where a user's own config keys are checked against.
-OPTIMIZERS = ("sgd", "adam")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run depends on (CLI flags and TOML keys use these names)."""
-
-    backbone: str = "mobilenet"
-    data: str = "data/BCCD"
-    format: str | None = "voc"
-    train_split: str = "train"
-    val_split: str | None = "val"
-    test_split: str | None = "test"
-    input_size: int = 300
-    weights: str | None = "imagenet"
-    head_width: float = 1.0
-    alpha: float | None = None          # MobileNet width multiplier
-    batch_size: int = 8
-    epochs: int = 40
-    steps_per_epoch: int | None = None
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    clipnorm: float = 0.0               # global gradient-norm clip, 0 = off (try 10 for VGG from scratch)
-    warmup_steps: int = 500
-    lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each
-    freeze_epochs: int = 0
-    unfreeze_from: str | None = None
-    eval_every: int = 1                 # epochs
-    seed: int = 0
-    cache: bool = True
-    out: str = "runs/train"
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        """Config from a dict (e.g. a TOML file); unknown keys are an error."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-        if "lr_decay_at" in values:
-            values = {**values, "lr_decay_at": tuple(values["lr_decay_at"])}
-        return cls(**values)
-
-    @classmethod
-    def from_toml(cls, path: str) -> TrainConfig:
-        import tomllib
-
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file {path!r} does not exist")
-        with open(path, "rb") as f:
-            return cls.from_dict(tomllib.load(f))
-
-    def validate(self) -> None:
-        if not os.path.exists(self.data):
-            raise FileNotFoundError(f"data folder {self.data!r} does not exist")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
-        from .registry import get_backbone
-
-        get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
+from ssdzoo.training.config import TrainConfig
+from ssdzoo.utils.files import atomic_path, write_text_atomic
 
 
 def _load_split(config: TrainConfig, split: str | None):
-    from . import data
+    from ssdzoo import data
 
     if split is None:
         return None
@@ -93,7 +32,7 @@ def _load_split(config: TrainConfig, split: str | None):
 def _optimizer(config: TrainConfig, total_steps: int):
     import keras
 
-    from .schedules import WarmupStepDecay
+    from ssdzoo.core.schedules import WarmupStepDecay
 
     schedule = WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
                                warmup_steps=min(config.warmup_steps, total_steps // 4))
@@ -108,28 +47,28 @@ def build_model(config: TrainConfig, class_names: list[str]):
     """The model for ``config``; with ``weights="imagenet"`` it falls back to random init
     when the backbone has no ImageNet weights or they are unreachable, and says so.
     Returns ``(model, weights_note)``."""
-    from .model import build, build_imagenet_or_scratch
+    from ssdzoo.models.builders import build, build_imagenet_or_scratch
 
-    weights = None if str(config.weights).lower() in ("none", "") else config.weights  # CLI/TOML spelling
-    options = {"alpha": config.alpha} if config.alpha is not None else {}
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
-                  input_size=config.input_size, head_width=config.head_width, **options)
-    if weights == "imagenet":
+                  input_size=config.input_size, head_width=config.head_width,
+                  **config.backbone_options)
+    if config.weights == "imagenet":
         return build_imagenet_or_scratch(config.backbone, **kwargs)
-    return build(config.backbone, weights=weights, **kwargs), str(weights)
+    return build(config.backbone, weights=config.weights, **kwargs), str(config.weights)
 
 
 class _SaveState:
-    """Writes ``last.keras`` and ``state.json`` (epochs done, step) after every epoch."""
+    """Writes ``last.keras`` and ``state.json`` (epochs done, step) after every epoch, each
+    through a temporary file (a kill during the write leaves the previous pair intact)."""
 
     def __init__(self, out: str):
         self.out = out
 
     def save(self, model, epochs_done: int, extra: dict) -> None:
-        model.save(os.path.join(self.out, "last.keras"))
+        with atomic_path(os.path.join(self.out, "last.keras")) as tmp:
+            model.save(tmp)
         state = {"epochs_done": epochs_done, "step": int(model.optimizer.iterations.numpy()), **extra}
-        with open(os.path.join(self.out, "state.json"), "w") as f:
-            json.dump(state, f, indent=2)
+        write_text_atomic(os.path.join(self.out, "state.json"), json.dumps(state, indent=2))
 
     def load(self) -> dict:
         with open(os.path.join(self.out, "state.json")) as f:
@@ -141,10 +80,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     config.validate()  # before the TensorFlow import: bad input fails fast and quietly
     import keras
 
-    from . import callbacks as ssd_callbacks
-    from .data import pipeline
-    from .loss import MultiBoxLoss
-    from .model import load
+    from ssdzoo.training import callbacks as ssd_callbacks
+    from ssdzoo.data.tfdata import pipeline
+    from ssdzoo.core.loss import MultiBoxLoss
+    from ssdzoo.models.builders import load
+    from ssdzoo.training.signals import StopOnSignal, signal_name
 
     os.makedirs(config.out, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
@@ -168,12 +108,13 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     if not resume:
         model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss())
-    with open(os.path.join(config.out, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
+    write_text_atomic(os.path.join(config.out, "config.json"),
+                      json.dumps(dataclasses.asdict(config), indent=2))
 
+    validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
                           seed=config.seed, cache=config.cache, repeat=True)
-    data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if val_ds else None
+    data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if validate else None
 
     class Checkpoint(keras.callbacks.Callback):
         epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
@@ -184,7 +125,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     cbs = []
     evaluator = None
-    if val_ds:
+    if validate:
         evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
                                               filepath=os.path.join(config.out, "best.keras"))
         if resume:  # best.keras must stay the best of the whole run, not of the resumed part
@@ -197,26 +138,32 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         return {"weights": weights_note, "train_seconds": seconds, **best}
 
     checkpoint = Checkpoint()
+    stopper = StopOnSignal()
     if config.freeze_epochs:
         cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
     cbs += [
         keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
         keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False),
         checkpoint,
+        stopper,  # last: an epoch's checkpoint is written before a signal stops the run
     ]
     started = time.time()
-    try:
-        model.fit(data_train, epochs=config.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=data_val, callbacks=cbs, shuffle=False,
-                  verbose=1)
-    except KeyboardInterrupt:
-        saver.save(model, checkpoint.epochs_done, extra())
-        print(f"\ninterrupted: checkpoint saved to {config.out}/last.keras "
-              f"(step {int(model.optimizer.iterations.numpy())}); continue with --resume")
-        raise
+    with stopper.installed():
+        try:
+            model.fit(data_train, epochs=config.epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps, validation_data=data_val, callbacks=cbs,
+                      shuffle=False, verbose=1)
+            stopper.check()  # a signal during the last epoch's evaluation
+        except KeyboardInterrupt as err:
+            saver.save(model, checkpoint.epochs_done, extra())
+            why = signal_name(err)
+            print(f"\ninterrupted{why}: checkpoint saved to {config.out}/last.keras (step "
+                  f"{int(model.optimizer.iterations.numpy())}, {checkpoint.epochs_done} epochs "
+                  f"done)", flush=True)
+            raise
     train_seconds = extra()["train_seconds"]
 
-    from .report import write_report
+    from ssdzoo.training.report import write_report
 
     best = os.path.join(config.out, "best.keras")
     final = load(best) if os.path.isfile(best) else model

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from .freezing import freeze, unfreeze
+from ssdzoo.models.freezing import freeze, unfreeze
+from ssdzoo.utils.files import atomic_path
 
 
 class EvaluateMAP(keras.callbacks.Callback):
@@ -40,7 +41,7 @@ class EvaluateMAP(keras.callbacks.Callback):
         return int(self.model.optimizer.iterations.numpy())
 
     def _evaluate(self) -> float:
-        from .evaluation import evaluate
+        from ssdzoo.evaluation.evaluator import evaluate
 
         value = evaluate(self.model, self.records, coco=False, batch_size=self.batch_size,
                          verbose=False).map
@@ -51,7 +52,8 @@ class EvaluateMAP(keras.callbacks.Callback):
         if improved:
             self.best, self.best_step = value, step
             if self.filepath:
-                self.model.save(self.filepath)
+                with atomic_path(self.filepath) as tmp:
+                    self.model.save(tmp)
         if self.verbose:
             note = f" (best, saved to {self.filepath})" if improved and self.filepath else f" (best {self.best:.4f} at step {self.best_step})"
             print(f"\nstep {step}: val mAP (VOC07) {value:.4f}{note}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -33,6 +34,8 @@ class BackboneSpec:
         min_input: smallest input side in pixels the network accepts.
         pretrained: whether ``weights="imagenet"`` is available.
         description: one line for ``ssdzoo info``.
+        options: the keyword options the constructor takes and their defaults (MobileNet's
+            ``alpha``, the small net's ``width``), read from its signature.
     """
 
     name: str
@@ -42,6 +45,41 @@ class BackboneSpec:
     min_input: int = 32
     pretrained: bool = True
     description: str = ""
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def describe_options(self) -> str:
+        """``"alpha (default 1.0)"``-style list of the options, or ``"no options"``."""
+        if not self.options:
+            return "no options"
+        return "options " + ", ".join(f"{k} (default {v!r})" for k, v in self.options.items())
+
+    def check_options(self, options: dict) -> dict:
+        """``options`` with each value converted to its default's type; ``ValueError`` naming
+        the option, this backbone and the options it takes for an unknown option or a value
+        that does not convert."""
+        checked = {}
+        for key, value in (options or {}).items():
+            if key not in self.options:
+                raise ValueError(f"backbone {self.name!r} takes no option {key!r}; it takes "
+                                 f"{self.describe_options()}")
+            kind = type(self.options[key])
+            try:
+                if kind is bool or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise TypeError
+                checked[key] = kind(value) if self.options[key] is not None else value
+            except (TypeError, ValueError):
+                raise ValueError(f"backbone {self.name!r} option {key}={value!r}: expected a "
+                                 f"{kind.__name__}") from None
+            if kind is int and float(value) != checked[key]:
+                raise ValueError(f"backbone {self.name!r} option {key}={value!r}: expected an integer")
+        return checked
+
+
+def _signature_options(constructor: Callable) -> dict:
+    """Keyword parameters after ``(input_shape, weights)`` with their defaults."""
+    params = list(inspect.signature(constructor).parameters.values())[2:]
+    return {p.name: p.default for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
 
 
 def register_backbone(
@@ -54,14 +92,16 @@ def register_backbone(
     description: str = "",
     overwrite: bool = False,
 ) -> Callable:
-    """Decorator registering ``constructor(input_shape, weights, **options)`` as a backbone."""
+    """Decorator registering ``constructor(input_shape, weights, **options)`` as a backbone; its
+    keyword parameters with defaults are the backbone's options."""
 
     def decorator(constructor: Callable) -> Callable:
         key = name.lower()
         if key in _REGISTRY and not overwrite:
             raise ValueError(f"backbone {key!r} is already registered (pass overwrite=True)")
         _REGISTRY[key] = BackboneSpec(key, constructor, cut_layer, preprocessing, min_input,
-                                      pretrained, description or (constructor.__doc__ or "").strip())
+                                      pretrained, description or (constructor.__doc__ or "").strip(),
+                                      _signature_options(constructor))
         return constructor
 
     return decorator

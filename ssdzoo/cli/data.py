@@ -1,16 +1,15 @@
-"""Command-line pieces for data: ``check-data`` and ``convert`` sub-commands.
+"""``ssdzoo check-data`` and ``ssdzoo convert``: the annotation checker and format converter.
 
-The main CLI calls :func:`add_parsers` with its sub-parsers and then ``args.func(args)``;
-bad input raises ``ValueError`` with a one-line message.
+Bad input raises ``ValueError`` with a one-line message (the CLI prints it).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from .check import check
-from .readers import FORMATS
-from .writers import WRITE_FORMATS, convert
+from ssdzoo.data.check import check
+from ssdzoo.data.readers import FORMATS
+from ssdzoo.data.writers import WRITE_FORMATS, convert
 
 
 def _class_names(text: str | None) -> list[str] | None:
@@ -36,7 +35,7 @@ def convert_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``check-data`` and ``convert`` sub-commands (each sets ``func``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--split", help="split name, e.g. trainval (default: all data)")

@@ -35,8 +35,8 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
     """Median seconds of one SGD training step with the MultiBox loss on random data."""
     import keras
 
-    from .box_coder import encode_targets
-    from .loss import MultiBoxLoss
+    from ssdzoo.core.box_coder import encode_targets
+    from ssdzoo.core.loss import MultiBoxLoss
 
     rng = np.random.default_rng(0)
     size = model.input_shape[1:3]
@@ -52,8 +52,8 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
 def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_steps: bool = True,
                  head_width: float = 1.0) -> dict:
     """Size and speed of one backbone's SSD300 (random weights; speed does not depend on them)."""
-    from .model import build
-    from .profile import summarize
+    from ssdzoo.models.builders import build
+    from ssdzoo.models.profile import summarize
 
     model = build(name, num_classes=num_classes, weights=None, head_width=head_width)
     row = summarize(model)
@@ -70,7 +70,7 @@ def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
     import os
     import platform
 
-    from .cli import markdown_table
+    from ssdzoo.utils.tables import markdown_table
 
     base = next((r for r in rows if r["backbone"] == "vgg16"), rows[0])
     train = "train_img_s_b8" in rows[0]
@@ -97,7 +97,7 @@ def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 1
     import json
     import os
 
-    from .registry import list_backbones
+    from ssdzoo.models.registry import list_backbones
 
     os.makedirs(out, exist_ok=True)
     rows = []
@@ -113,7 +113,7 @@ def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 1
         f.write(text + "\n")
     print(text)
     if results:
-        from .plots import plot_map_vs_fps
+        from ssdzoo.evaluation.plots import plot_map_vs_fps
 
         runs = []
         for path in results:

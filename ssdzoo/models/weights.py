@@ -21,14 +21,12 @@ import os
 import warnings
 from typing import TYPE_CHECKING
 
-from .registry import get_backbone, list_backbones
+from ssdzoo.models.registry import get_backbone, list_backbones
 
 if TYPE_CHECKING:
-    from .model import SSD
+    from ssdzoo.models.ssd import SSD
 
 MANIFEST_ENV = "SSDZOO_WEIGHTS_MANIFEST"
-DEFAULT_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "weights", "manifest.json")
 #: Fields every manifest entry has (``backbone_options`` is optional).
 ENTRY_FIELDS = ("name", "backbone", "dataset", "classes", "input_size", "head_width", "file",
                 "sha256", "map", "command")
@@ -76,7 +74,7 @@ def _hash_algorithm(file_hash: str) -> str:
 
 
 def _expected(backbone: str, input_size: int, options: dict) -> tuple[str, str | None, str]:
-    from .model import keras_cache_dir
+    from ssdzoo.models.backbone import keras_cache_dir
 
     request = _requested(backbone, input_size, options)
     path = os.path.join(os.path.dirname(keras_cache_dir()), request.cache_subdir, request.fname)
@@ -117,7 +115,7 @@ def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
     (HDF5 records its end-of-file address, so a truncated file fails to open), holding Keras
     weights, with the hash keras.applications declares (when it declares one).
     ``WeightsUnavailableError`` says what is wrong."""
-    from .model import WeightsUnavailableError
+    from ssdzoo.models.backbone import WeightsUnavailableError
 
     path, file_hash, origin = _expected(backbone, input_size, options)
     problem = _problem(path, file_hash)
@@ -140,16 +138,21 @@ def _file_hash(path: str, algorithm: str) -> str:
 
 
 def manifest_path() -> str:
-    """The weight-set manifest: ``$SSDZOO_WEIGHTS_MANIFEST`` or ``weights/manifest.json``."""
-    return os.environ.get(MANIFEST_ENV) or DEFAULT_MANIFEST
+    """The weight-set manifest: ``$SSDZOO_WEIGHTS_MANIFEST``, else the installed one (the
+    top-level ``weights/`` folder, installed as the ``ssdzoo.weight_sets`` package)."""
+    if os.environ.get(MANIFEST_ENV):
+        return os.environ[MANIFEST_ENV]
+    import ssdzoo.weight_sets
+
+    return os.path.join(os.path.dirname(os.path.abspath(ssdzoo.weight_sets.__file__)), "manifest.json")
 
 
 def weight_sets(path: str | None = None) -> dict[str, dict]:
     """The manifest's entries by name (``path`` defaults to :func:`manifest_path`)."""
     path = path or manifest_path()
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no weight-set manifest at {path} (weights/ comes with the source "
-                                f"checkout; set {MANIFEST_ENV} to use another)")
+        raise FileNotFoundError(f"no weight-set manifest at {path} (set {MANIFEST_ENV} to use "
+                                f"another)")
     with open(path) as f:
         entries = json.load(f)["weight_sets"]
     for entry in entries:
@@ -185,7 +188,8 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
     The requested architecture must be the set's; otherwise ``ValueError`` tells how to build
     the set and copy what fits into another model with :func:`ssdzoo.transfer_weights`.
     """
-    from .model import SSD, WeightsUnavailableError
+    from ssdzoo.models.backbone import WeightsUnavailableError
+    from ssdzoo.models.ssd import SSD
 
     path = manifest or manifest_path()
     sets = weight_sets(path)
@@ -222,43 +226,28 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
     return model
 
 
-# ---------------------------------------------------------------------------------------------
-# Command line: ``ssdzoo weights path``
+def imagenet_file_status(backbone: str) -> list[str]:
+    """``[expected path, declared hash, status]`` of a backbone's cached ImageNet file (for
+    ``ssdzoo weights path``)."""
+    try:
+        path, file_hash = expected_imagenet_file(backbone)
+    except ValueError as err:
+        return ["?", "?", str(err)]
+    declared = f"{_hash_algorithm(file_hash)} {file_hash}" if file_hash else "none declared"
+    problem = _problem(path, file_hash)
+    status = problem or "present, valid" if problem in (None, "missing") else f"INVALID: {problem}"
+    return [path, declared, status]
 
 
-def add_parsers(subparsers) -> None:
-    """Add the ``weights`` command to the ``ssdzoo`` CLI's sub-parsers."""
-    p = subparsers.add_parser("weights", help="where the pretrained weight files live")
-    p.add_argument("action", choices=["path"],
-                   help="path: the ImageNet files keras.applications expects in the Keras cache")
-    p.add_argument("backbones", nargs="*", help="backbones to show (default: all with ImageNet weights)")
-    p.set_defaults(func=_path_command)
-
-
-def _path_command(args) -> int:
-    from keras.src.backend.config import keras_home
-
-    from .cli import markdown_table
-    from .model import keras_cache_dir
-
-    names = args.backbones or [n for n in list_backbones() if get_backbone(n).pretrained]
+def weight_set_rows(path: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per installed weight set (for ``ssdzoo weights list``)."""
+    header = ["name", "backbone", "classes", "input", "head width", "mAP", "file", "status"]
     rows = []
-    for name in names:
-        try:
-            path, file_hash = expected_imagenet_file(name)
-        except ValueError as err:
-            rows.append([name, "?", "?", str(err)])
-            continue
-        declared = f"{_hash_algorithm(file_hash)} {file_hash}" if file_hash else "none declared"
-        problem = _problem(path, file_hash)
-        if problem in (None, "missing"):
-            status = problem or "present, valid"
-        else:
-            status = f"INVALID: {problem}"
-        rows.append([name, path, declared, status])
-    print(markdown_table(["backbone", "file", "hash", "status"], rows))
-    keras_dir = os.path.join(keras_home(), "models")
-    if os.path.abspath(keras_dir) != os.path.abspath(keras_cache_dir()):
-        print(f"\nNote: keras in this process reads {keras_dir} (KERAS_HOME is read when keras is "
-              f"imported); pass the file as weights=<path> to load it from elsewhere.")
-    return 0
+    folder = os.path.dirname(os.path.abspath(path or manifest_path()))
+    for name, entry in sorted(weight_sets(path).items()):
+        file = os.path.join(folder, entry["file"])
+        status = "present" if os.path.isfile(file) else "MISSING"
+        rows.append([name, entry["backbone"], ", ".join(entry["classes"]), str(entry["input_size"]),
+                     str(entry["head_width"]), f"{entry['map']['value']:.4f} ({entry['map']['metric']})",
+                     entry["file"], status])
+    return header, rows

@@ -29,7 +29,8 @@ import h5py
 import keras
 import numpy as np
 
-from .model import SSD, _load_exact, _snake
+from ssdzoo.models.backbone import _load_exact, _snake
+from ssdzoo.models.ssd import SSD
 
 _STATUS_TEXT = {"copied": "copied", "partial": "partially copied", "skipped": "skipped"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 
-from .data.records import Record
-from .detection import Detections, detect
+from ssdzoo.data.records import Record
+from ssdzoo.models.detector import Detections, detect
 
 
 @dataclasses.dataclass
@@ -26,7 +26,7 @@ class EvalResult:
 
     def table(self) -> str:
         """Per-class table: ground-truth boxes, AP50 (VOC07), AP50 (area), COCO AP if computed."""
-        from .metrics import format_table
+        from ssdzoo.metrics import format_table
 
         columns = {"AP50 VOC07": self.voc07, "AP50 area": self.voc_area}
         if self.coco:
@@ -54,7 +54,7 @@ def evaluate(model, records, *, iou_thresh: float = 0.5, coco: bool = True,
     Returns:
         An :class:`EvalResult`; its table is printed when ``verbose``.
     """
-    from .metrics import eval_detection_coco, eval_detection_voc
+    from ssdzoo.metrics import eval_detection_coco, eval_detection_voc
 
     records: list[Record] = list(records)
     if not records:

@@ -1,0 +1,1 @@
+"""Evaluation of trained models: mAP on records, speed benchmarks, plots."""

@@ -1,0 +1,2 @@
+"""Models: layers, backbone registry, cutting and alignment, heads, the SSD graph, builders,
+decoding, weights and transfer."""

@@ -1,0 +1,73 @@
+"""Building, loading and saving SSD detectors: :func:`build` is the entry point."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from ssdzoo.core.anchors import AnchorConfig
+from ssdzoo.models.backbone import WeightsUnavailableError
+from ssdzoo.models.registry import get_backbone
+from ssdzoo.models.ssd import SSD
+
+def build(backbone: str = "vgg16", num_classes: int = 20, *, input_size: int = 300,
+          weights="imagenet", cut_layer: str | None = None, anchors: AnchorConfig | None = None,
+          class_names: list[str] | None = None, head_width: float = 1.0,
+          **backbone_options) -> SSD:
+    """Build an SSD detector.
+
+    Args:
+        backbone: registry name (:func:`ssdzoo.list_backbones`).
+        num_classes: number of foreground classes (background is added).
+        input_size: 300 (SSD300, 8732 anchors) or 512 (SSD512, 24564 anchors).
+        weights: ``"imagenet"`` (keras.applications, cached in ``~/.keras/models``), ``None``
+            (random init), a path to a backbone weights file (a full keras.applications
+            ``include_top=False`` file, or one saved by :func:`save_backbone_weights`), or the
+            name of a trained weight set of ``weights/manifest.json`` (e.g. ``"bccd"``: the
+            whole detector; see :func:`ssdzoo.weights.load_weight_set`).
+        cut_layer: overrides the registry's cut layer.
+        anchors: an :class:`AnchorConfig`; defaults to the SSD paper's for the input size.
+        class_names: names of the foreground classes.
+        head_width: width multiplier of the SSD head's filters (1.0 = the paper's).
+        **backbone_options: passed to the backbone constructor (e.g. ``alpha`` for MobileNet).
+    """
+    from ssdzoo.models.weights import is_weight_set_name, load_weight_set
+
+    if is_weight_set_name(weights):
+        return load_weight_set(weights, backbone=backbone, num_classes=num_classes,
+                               input_size=input_size, cut_layer=cut_layer, anchors=anchors,
+                               class_names=class_names, head_width=head_width, **backbone_options)
+    return SSD(backbone, num_classes, input_size, weights=weights, cut_layer=cut_layer,
+               anchors=anchors, class_names=class_names, head_width=head_width,
+               backbone_options=backbone_options)
+
+
+def build_imagenet_or_scratch(backbone: str, num_classes: int, **kwargs) -> tuple[SSD, str]:
+    """:func:`build` with ImageNet weights where they can be had, else with random ones: the
+    backbone has none (``small``) or they are unreachable (offline; this prints a warning).
+    ``kwargs`` go to :func:`build`. Returns ``(model, note)``; the note says which, for reports."""
+    if not get_backbone(backbone).pretrained:
+        return (build(backbone, num_classes, weights=None, **kwargs),
+                f"none: {backbone} has no ImageNet weights, trained from scratch")
+    try:
+        return build(backbone, num_classes, weights="imagenet", **kwargs), "imagenet"
+    except WeightsUnavailableError as err:
+        print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
+        reason = str(err).split("(")[0].strip()
+        return (build(backbone, num_classes, weights=None, **kwargs),
+                f"ImageNet weights unavailable, trained from scratch ({reason})")
+
+
+def save_backbone_weights(model: SSD, path: str) -> None:
+    """Save the cut backbone's weights (``*.weights.h5``) for ``build(..., weights=path)``."""
+    model.get_layer("backbone").save_weights(path)
+
+
+def load(path: str, compile: bool = True) -> SSD:
+    """Load a ``.keras`` model saved by ``model.save`` (same as ``keras.models.load_model``)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    from ssdzoo.core import loss, schedules  # noqa: F401  (register what compiled models refer to)
+
+    return keras.models.load_model(path, compile=compile)

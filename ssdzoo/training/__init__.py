@@ -1,0 +1,1 @@
+"""Training runs: config, the run itself, callbacks, signals, the report."""

@@ -1,0 +1,131 @@
+"""``TrainConfig``: every setting of a training run, with its checks (CLI flags and TOML keys
+use the field names)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+
+OPTIMIZERS = ("sgd", "adam")
+#: Fields that take ``None`` from the command line or TOML as ``"none"`` (or an empty string).
+_NONE_WORDS = ("none", "null", "")
+#: Old keys still read from config files: key -> the ``backbone_options`` entry it sets.
+LEGACY_OPTION_KEYS = {"alpha": "alpha"}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on (CLI flags and TOML keys use these names)."""
+
+    backbone: str = "mobilenet"
+    backbone_options: dict = dataclasses.field(default_factory=dict)  # e.g. {"alpha": 0.5}
+    data: str = "data/BCCD"
+    format: str | None = "voc"
+    train_split: str = "train"
+    val_split: str | None = "val"
+    test_split: str | None = "test"
+    input_size: int = 300
+    weights: str | None = "imagenet"
+    head_width: float = 1.0
+    batch_size: int = 8
+    epochs: int = 40
+    steps_per_epoch: int | None = None
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    clipnorm: float = 0.0               # global gradient-norm clip, 0 = off (try 10 for VGG from scratch)
+    warmup_steps: int = 500
+    lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each
+    freeze_epochs: int = 0
+    unfreeze_from: str | None = None
+    eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
+    seed: int = 0
+    cache: bool = True
+    out: str = "runs/train"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Config from a dict (e.g. a TOML file); unknown keys are an error. ``"none"`` means
+        None for the optional fields; the old top-level ``alpha`` key is read as
+        ``backbone_options.alpha``."""
+        values = dict(values)
+        options = dict(values.pop("backbone_options", None) or {})
+        for key, option in LEGACY_OPTION_KEYS.items():
+            if key in values:
+                value = values.pop(key)
+                if value is not None:
+                    options.setdefault(option, value)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        for name, value in values.items():
+            if isinstance(value, str) and value.strip().lower() in _NONE_WORDS and "None" in str(fields[name].type):
+                values[name] = None
+        if "lr_decay_at" in values:
+            values["lr_decay_at"] = tuple(values["lr_decay_at"] or ())
+        return cls(backbone_options=options, **values)
+
+    @classmethod
+    def from_toml(cls, path: str) -> TrainConfig:
+        """Config from a TOML file of :class:`TrainConfig` keys."""
+        import tomllib
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file {path!r} does not exist")
+        try:
+            with open(path, "rb") as f:
+                return cls.from_dict(tomllib.load(f))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"config file {path!r} is not valid TOML: {err}") from None
+
+    def drop_foreign_options(self, source: str) -> None:
+        """Remove (with a warning naming ``source``) the backbone options that the chosen
+        backbone does not take: for a config file written for another backbone."""
+        from ssdzoo.models.registry import get_backbone
+
+        spec = get_backbone(self.backbone)
+        for key in [k for k in self.backbone_options if k not in spec.options]:
+            value = self.backbone_options.pop(key)
+            warnings.warn(f"{source}: backbone option {key}={value!r} is ignored: backbone "
+                          f"{spec.name!r} takes {spec.describe_options()}", stacklevel=2)
+
+    def validate(self) -> None:
+        """One clear ``ValueError`` / ``FileNotFoundError`` for the first bad setting."""
+        from ssdzoo.models.registry import get_backbone
+
+        if not os.path.exists(self.data):
+            raise FileNotFoundError(f"data folder {self.data!r} does not exist")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        spec = get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
+        self.backbone_options = spec.check_options(self.backbone_options)
+        if self.input_size not in (300, 512):
+            raise ValueError(f"input_size must be 300 or 512, got {self.input_size}")
+        _at_least("batch_size", self.batch_size, 1)
+        _at_least("epochs", self.epochs, 1)
+        if self.steps_per_epoch is not None:
+            _at_least("steps_per_epoch", self.steps_per_epoch, 1)
+        _at_least("warmup_steps", self.warmup_steps, 0)
+        _at_least("freeze_epochs", self.freeze_epochs, 0)
+        _at_least("eval_every", self.eval_every, 0)
+        for name in ("lr", "head_width"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "clipnorm"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a number >= 0 (0 = off), got {getattr(self, name)}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if any(not 0 < f < 1 for f in self.lr_decay_at):
+            raise ValueError(f"lr_decay_at takes fractions of the run in (0, 1), got {list(self.lr_decay_at)}")
+        if not self.out:
+            raise ValueError("out must name an output folder")
+
+
+def _at_least(name: str, value, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
