@@ -171,7 +171,7 @@ def run_workload(background: float, repeats: int) -> dict:
         "kept": {"tf": int(counts.sum()), "numpy": sum(len(d) for d in reference)},
         "image0": [(c, int(per_class_tf[0][c]), int(per_class_np[0][c]))
                    for c in np.flatnonzero(per_class_np[0] + per_class_tf[0])],
-        "worst": max(int(np.abs(t - n).max()) for t, n in zip(per_class_tf, per_class_np)),
+        "worst": max(int(np.abs(t - n).max()) for t, n in zip(per_class_tf, per_class_np, strict=True)),
         "score_diff": max(float(np.abs(np.sort(scores[i, :counts[i]]) - np.sort(d[:, 1])).max())
                           for i, d in enumerate(reference) if len(d) == counts[i]),
     }

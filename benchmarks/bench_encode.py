@@ -1,7 +1,7 @@
 """Times SSD target encoding of one batch against the 8732 SSD300 anchors.
 
 Workload (seeded): 32 images, 5 ground-truth boxes each (normalised x1y1x2y2, 5-60 % of the
-image side), 20 classes. ``ssdzoo.box_coder.encode_targets`` encodes the whole padded batch
+image side), 20 classes. ``ssdzoo.encode_targets`` encodes the whole padded batch
 at once in a ``tf.function`` (how ``tf.data`` runs it); the baseline is a plain numpy encoder
 with a per-image loop, as classic Keras SSD code does, run in the same process. Both must give
 the same targets. The table gives wall-clock median and min and the median CPU time of this
@@ -30,7 +30,8 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from ssdzoo.core.anchors import SSD300_ANCHORS, generate_anchors  # noqa: E402
-from ssdzoo.core.box_coder import VARIANCES, encode_targets  # noqa: E402
+from ssdzoo.core.box_coder import VARIANCES  # noqa: E402
+from ssdzoo.core.matching import encode_targets  # noqa: E402
 
 BATCH, BOXES, CLASSES, GOAL_MS = 32, 5, 20, 10.0
 SSD300_MAPS = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
@@ -51,7 +52,7 @@ def numpy_encode(boxes: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     a_wh = anchors[:, 2:] - anchors[:, :2]
     a_c = anchors[:, :2] + a_wh / 2
     out = []
-    for b, lab in zip(boxes, labels):
+    for b, lab in zip(boxes, labels, strict=True):
         b, lab = b[lab >= 0], lab[lab >= 0]
         lt = np.maximum(b[:, None, :2], anchors[:, :2])
         rb = np.minimum(b[:, None, 2:], anchors[:, 2:])
@@ -93,7 +94,7 @@ def main() -> None:
     load_avg = os.getloadavg()[0]
     anchors = generate_anchors(SSD300_MAPS, (300, 300), SSD300_ANCHORS)
     boxes, labels = make_batch()
-    graph_encode = tf.function(lambda b, l: encode_targets(b, l, anchors))
+    graph_encode = tf.function(lambda b, lab: encode_targets(b, lab, anchors))
     tb, tl = tf.constant(boxes), tf.constant(labels)
     ours = graph_encode(tb, tl).numpy()
     ref = numpy_encode(boxes, labels, anchors)

@@ -4,7 +4,7 @@ Each row iterates ``ssdzoo.data.pipeline(..., repeat=True)`` with batches of 32:
 3 batches, then ``--repeats`` timed runs of ``--batches`` batches each. The table gives the
 median (and best) images/s over the runs, and the median CPU time per image of this process
 (all threads), which other jobs on the machine disturb much less than wall time. Rows with the
-8732 SSD300 anchors include target encoding (``ssdzoo.box_coder.encode_targets``); rows with a
+8732 SSD300 anchors include target encoding (``ssdzoo.encode_targets``); rows with a
 single anchor make encoding free, so they show decoding plus augmentation alone.
 Goal: >= 150 images/s with full augmentation.
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ssdzoo.core.box_coder import encode_targets
+from ssdzoo.core.matching import encode_targets
 from ssdzoo.data import load
-from ssdzoo.data.tfdata import load_example, pipeline
 from ssdzoo.data.records import Record
+from ssdzoo.data.tfdata import load_example, pipeline
 
 BCCD = Path(__file__).resolve().parents[1] / "data" / "BCCD"
 SIZE = 96
@@ -68,7 +68,7 @@ def test_eval_batches_match_a_plain_resize_and_encode_the_record_boxes(records):
 def test_a_seed_fixes_the_batch_and_another_seed_changes_it(records):
     first = lambda seed: next(iter(make(records, augment=True, seed=seed)))  # noqa: E731
     a, b, c = first(3), first(3), first(4)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
 
@@ -81,7 +81,7 @@ def test_each_pass_draws_new_augmentations(records):
 
 def test_cache_gives_the_same_batches(records):
     plain, cached = make(records), make(records, cache=True)
-    for (x1, y1), (x2, y2) in zip(plain, cached):
+    for (x1, y1), (x2, y2) in zip(plain, cached, strict=True):
         np.testing.assert_array_equal(x1.numpy(), x2.numpy())
         np.testing.assert_array_equal(y1.numpy(), y2.numpy())
 

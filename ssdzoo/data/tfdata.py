@@ -3,7 +3,7 @@
 Images come out float32 ``(B, H, W, 3)``, RGB, 0-255, at the model's input size; targets
 ``(B, num_anchors, 5)`` float32 as in docs/CONVENTIONS.md (4 encoded offsets, then the class id
 with 0 = background), encoded for the whole batch at once by
-:func:`ssdzoo.box_coder.encode_targets`.
+:func:`ssdzoo.encode_targets`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ssdzoo.core.box_coder import encode_targets
+from ssdzoo.core.matching import encode_targets
+
 from . import augment as aug
 from .records import Dataset, Record
 
@@ -117,7 +118,8 @@ def pipeline(dataset: Dataset | Sequence[Record], model=None, *, anchors=None,
     ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.padded_batch(batch_size, padded_shapes=((*size, 3), (None, 4), (None,)),
                          padding_values=(0.0, 0.0, -1), drop_remainder=drop_remainder)
-    ds = ds.map(lambda images, boxes, labels: (images, encode_targets(boxes, labels, anchors)),
+    coder = getattr(model, "box_coder", None)  # the model's variances, if it has a coder
+    ds = ds.map(lambda images, boxes, labels: (images, encode_targets(boxes, labels, anchors, box_coder=coder)),
                 num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = seed is not None

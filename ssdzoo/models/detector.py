@@ -1,14 +1,17 @@
-"""From model outputs to detections: variance decoding, batched per-class NMS (TensorFlow's
-``combined_non_max_suppression``, the fast path on CPU), boxes in original-image pixels."""
+"""From model outputs to detections in original-image pixels: :func:`detect` runs the model and
+the decoder (:mod:`ssdzoo.models.decoder`) in one cached ``tf.function`` per model."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 
 import cv2
 import numpy as np
 
+from ssdzoo.core.box_coder import BoxCoder
+from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
 from ssdzoo.utils.images import as_rgb, read_image
 
 #: Score threshold and detections kept per image for the two usual purposes.
@@ -37,31 +40,24 @@ class Detections:
 
 
 def decode_predictions(predictions, anchors, *, score_threshold: float = 0.01,
-                       iou_threshold: float = 0.45, max_detections: int = 200):
-    """Decode a batch of raw model outputs and run per-class NMS, in one TF graph.
+                       iou_threshold: float = 0.45, max_detections: int = 200,
+                       box_coder: BoxCoder | None = None):
+    """Decode a batch of raw model outputs and run per-class NMS, in one TF graph (the logic
+    of :class:`~ssdzoo.models.decoder.DetectionDecoder`).
 
     Args:
         predictions: ``(B, A, 4 + C + 1)`` model output (offsets, logits; class 0 background).
         anchors: ``(A, 4)`` normalised x1y1x2y2.
+        box_coder: the offset encoding (default ``BoxCoder()``).
 
     Returns:
         ``boxes (B, K, 4)`` normalised x1y1x2y2 clipped to [0, 1], ``scores (B, K)``,
         ``labels (B, K)`` int32 0-based, ``counts (B,)`` valid detections per image
         (rows past ``counts`` are padding).
     """
-    import tensorflow as tf
-
-    from ssdzoo.core.box_coder import decode_boxes
-
-    predictions = tf.convert_to_tensor(predictions, tf.float32)
-    boxes = decode_boxes(predictions[..., :4], anchors)
-    scores = tf.nn.softmax(predictions[..., 4:], axis=-1)[..., 1:]
-    out = tf.image.combined_non_max_suppression(
-        boxes[:, :, None, :], scores, max_output_size_per_class=max_detections,
-        max_total_size=max_detections, iou_threshold=iou_threshold,
-        score_threshold=score_threshold, clip_boxes=True,
-    )
-    return out.nmsed_boxes, out.nmsed_scores, tf.cast(out.nmsed_classes, tf.int32), out.valid_detections
+    out = decode_detections(predictions, anchors, box_coder or BoxCoder(), score_threshold,
+                            iou_threshold, max_detections)
+    return tuple(out[key] for key in OUTPUT_KEYS)
 
 
 def _load(item, index: int) -> np.ndarray:
@@ -70,23 +66,29 @@ def _load(item, index: int) -> np.ndarray:
     return as_rgb(item, f"image {index}")
 
 
-def _infer_fn(model, decode_args: tuple):
-    """A cached tf.function running the model and the decoder (``model.predict`` adds
-    40-70 ms of fixed overhead per call on CPU)."""
+#: One inference ``tf.function`` per model (thresholds are tensor arguments, so changing
+#: them does not retrace); dropped with the model.
+_INFER_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _infer_fn(model):
+    """The model's ``tf.function`` running the model and the decoder (``model.predict`` adds
+    40-70 ms of fixed overhead per call on CPU): ``(images, score_threshold, iou_threshold,
+    max_detections)`` → dict of :func:`~ssdzoo.models.decoder.decode_detections`."""
     import tensorflow as tf
 
-    cache = model.__dict__.setdefault("_ssdzoo_infer", {})
-    if decode_args not in cache:
-        score_threshold, iou_threshold, max_detections = decode_args
+    if model not in _INFER_FNS:
+        model_ref = weakref.ref(model)  # the cached function must not keep the model alive
 
         @tf.function(reduce_retracing=True)
-        def infer(x):
-            return decode_predictions(model(x, training=False), model.anchors,
-                                      score_threshold=score_threshold,
-                                      iou_threshold=iou_threshold, max_detections=max_detections)
+        def infer(images, score_threshold, iou_threshold, max_detections: int):
+            net = model_ref()
+            box_coder = getattr(net, "box_coder", None) or BoxCoder()
+            return decode_detections(net(images, training=False), net.anchors, box_coder,
+                                     score_threshold, iou_threshold, max_detections)
 
-        cache[decode_args] = infer
-    return cache[decode_args]
+        _INFER_FNS[model] = infer
+    return _INFER_FNS[model]
 
 
 def detect(model, images, *, preset: str = "visualize", score_threshold: float | None = None,
@@ -111,7 +113,8 @@ def detect(model, images, *, preset: str = "visualize", score_threshold: float |
         params["score_threshold"] = score_threshold
     if max_detections is not None:
         params["max_detections"] = max_detections
-    infer = _infer_fn(model, (params["score_threshold"], iou_threshold, params["max_detections"]))
+    infer = _infer_fn(model)
+    thresholds = (np.asarray(params["score_threshold"], np.float32), np.asarray(iou_threshold, np.float32))
     size = model.input_shape[1:3]
     single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
     items = [images] if single else list(images)
@@ -120,7 +123,8 @@ def detect(model, images, *, preset: str = "visualize", score_threshold: float |
         chunk = [_load(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
         batch = np.stack([cv2.resize(np.asarray(im, np.float32), (size[1], size[0]),
                                      interpolation=cv2.INTER_LINEAR) for im in chunk])
-        boxes, scores, labels, counts = (np.asarray(t) for t in infer(batch))
+        out = infer(batch, *thresholds, int(params["max_detections"]))
+        boxes, scores, labels, counts = (np.asarray(out[key]) for key in OUTPUT_KEYS)
         for i, im in enumerate(chunk):
             n = int(counts[i])
             scale = np.array([im.shape[1], im.shape[0]] * 2, np.float32)
