@@ -35,8 +35,8 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
     """Median seconds of one SGD training step with the MultiBox loss on random data."""
     import keras
 
-    from ssdzoo.core.box_coder import encode_targets
     from ssdzoo.core.loss import MultiBoxLoss
+    from ssdzoo.core.matching import encode_targets
 
     rng = np.random.default_rng(0)
     size = model.input_shape[1:3]
@@ -50,12 +50,13 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
 
 
 def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_steps: bool = True,
-                 head_width: float = 1.0) -> dict:
-    """Size and speed of one backbone's SSD300 (random weights; speed does not depend on them)."""
+                 head_width: float = 1.0, head: str = "ssd") -> dict:
+    """Size and speed of one backbone's SSD300 with ``head`` (random weights; speed does not
+    depend on them)."""
     from ssdzoo.models.builders import build
     from ssdzoo.models.profile import summarize
 
-    model = build(name, num_classes=num_classes, weights=None, head_width=head_width)
+    model = build(name, num_classes=num_classes, weights=None, head=head, head_width=head_width)
     row = summarize(model)
     row["latency_ms_b1"] = inference_seconds(model, 1, repeats) * 1e3
     row["fps_b8"] = 8 / inference_seconds(model, 8, max(3, repeats // 2))
@@ -65,19 +66,19 @@ def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_step
 
 
 def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
-    """Markdown table of :func:`backbone_row` results; speed ratios against VGG16 (the
-    original SSD base) when it is among them, else the first row."""
+    """Markdown table of :func:`backbone_row` results; speed ratios against VGG16 with the
+    ``ssd`` head (the original SSD) when it is among them, else the first row."""
     import os
     import platform
 
     from ssdzoo.utils.tables import markdown_table
 
-    base = next((r for r in rows if r["backbone"] == "vgg16"), rows[0])
+    base = next((r for r in rows if (r["backbone"], r["head"]) == ("vgg16", "ssd")), rows[0])
     train = "train_img_s_b8" in rows[0]
-    header = ["backbone", "cut map", "align", "backbone params", "head params", "GFLOPs",
-              "ms/img b1", f"speed-up vs {base['backbone']}", "img/s b8 (infer)"]
+    header = ["backbone", "head", "cut map", "align", "backbone params", "head params", "GFLOPs",
+              "ms/img b1", f"speed-up vs {base['backbone']} {base['head']}", "img/s b8 (infer)"]
     header += ["img/s b8 (train)"] if train else []
-    table = [[r["backbone"], r["cut_map"], r["align"], f"{float(r['backbone_params']) / 1e6:.2f} M",
+    table = [[r["backbone"], r["head"], r["cut_map"], r["align"], f"{float(r['backbone_params']) / 1e6:.2f} M",
               f"{float(r['head_params']) / 1e6:.2f} M", f"{float(r['gflops']):.1f}",
               f"{float(r['latency_ms_b1']):.0f}",
               f"{float(base['latency_ms_b1']) / float(r['latency_ms_b1']):.2f}x",
@@ -89,8 +90,9 @@ def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
 
 
 def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 10,
-              train_steps: bool = True, head_width: float = 1.0) -> list[dict]:
-    """``ssdzoo bench``: a table per backbone (params, GFLOPs, latency at batch 1 and
+              train_steps: bool = True, head_width: float = 1.0,
+              heads: tuple[str, ...] = ("ssd",)) -> list[dict]:
+    """``ssdzoo bench``: a row per backbone and head (params, GFLOPs, latency at batch 1 and
     throughput at batch 8 incl. NMS, training images/s), written as ``bench.csv`` and
     ``bench.md`` in ``out``; with training ``results.json`` files, also ``map_vs_fps.png``."""
     import csv
@@ -102,8 +104,10 @@ def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 1
     os.makedirs(out, exist_ok=True)
     rows = []
     for name in backbones or list_backbones():
-        rows.append(backbone_row(name, repeats=repeats, train_steps=train_steps, head_width=head_width))
-        print(f"{name}: {rows[-1]['latency_ms_b1']:.0f} ms at batch 1", flush=True)
+        for head in heads:
+            rows.append(backbone_row(name, repeats=repeats, train_steps=train_steps,
+                                     head_width=head_width, head=head))
+            print(f"{name} {head}: {rows[-1]['latency_ms_b1']:.0f} ms at batch 1", flush=True)
     with open(os.path.join(out, "bench.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()

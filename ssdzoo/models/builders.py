@@ -6,41 +6,35 @@ import os
 
 import keras
 
-from ssdzoo.core.anchors import AnchorConfig
 from ssdzoo.models.backbone import WeightsUnavailableError
+from ssdzoo.models.config import ArchConfig
 from ssdzoo.models.registry import get_backbone
 from ssdzoo.models.ssd import SSD
+from ssdzoo.models.weights import is_weight_set_name, load_weight_set
 
-def build(backbone: str = "vgg16", num_classes: int = 20, *, input_size: int = 300,
-          weights="imagenet", cut_layer: str | None = None, anchors: AnchorConfig | None = None,
-          class_names: list[str] | None = None, head_width: float = 1.0,
-          **backbone_options) -> SSD:
-    """Build an SSD detector.
+
+def build(backbone: str = "vgg16", num_classes: int = 20, *, weights="imagenet", **kwargs) -> SSD:
+    """Build an SSD detector: ``build("mobilenet", 3, head="lite", head_width=0.5, alpha=0.5)``.
 
     Args:
         backbone: registry name (:func:`ssdzoo.list_backbones`).
         num_classes: number of foreground classes (background is added).
-        input_size: 300 (SSD300, 8732 anchors) or 512 (SSD512, 24564 anchors).
         weights: ``"imagenet"`` (keras.applications, cached in ``~/.keras/models``), ``None``
             (random init), a path to a backbone weights file (a full keras.applications
             ``include_top=False`` file, or one saved by :func:`save_backbone_weights`), or the
             name of a trained weight set of ``weights/manifest.json`` (e.g. ``"bccd"``: the
             whole detector; see :func:`ssdzoo.weights.load_weight_set`).
-        cut_layer: overrides the registry's cut layer.
-        anchors: an :class:`AnchorConfig`; defaults to the SSD paper's for the input size.
-        class_names: names of the foreground classes.
-        head_width: width multiplier of the SSD head's filters (1.0 = the paper's).
-        **backbone_options: passed to the backbone constructor (e.g. ``alpha`` for MobileNet).
+        **kwargs: the other :class:`~ssdzoo.models.config.ArchConfig` fields: ``input_size``
+            (300: SSD300, 8732 anchors; 512: SSD512, 24564 anchors), ``head`` (``"ssd"``,
+            ``"lite"`` or a registered head), ``head_width`` (filter multiplier of the head,
+            1.0 = the paper's), ``cut_layer`` (overrides the registry's), ``anchors`` (an
+            :class:`AnchorConfig`; default the paper's for the input size), ``class_names``,
+            ``box_coder``; every other keyword is a backbone option (``alpha`` for MobileNet).
     """
-    from ssdzoo.models.weights import is_weight_set_name, load_weight_set
-
+    arch = ArchConfig.from_build_args(backbone, num_classes, **kwargs)
     if is_weight_set_name(weights):
-        return load_weight_set(weights, backbone=backbone, num_classes=num_classes,
-                               input_size=input_size, cut_layer=cut_layer, anchors=anchors,
-                               class_names=class_names, head_width=head_width, **backbone_options)
-    return SSD(backbone, num_classes, input_size, weights=weights, cut_layer=cut_layer,
-               anchors=anchors, class_names=class_names, head_width=head_width,
-               backbone_options=backbone_options)
+        return load_weight_set(weights, arch)
+    return SSD(arch, weights=weights)
 
 
 def build_imagenet_or_scratch(backbone: str, num_classes: int, **kwargs) -> tuple[SSD, str]:

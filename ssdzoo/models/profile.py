@@ -16,7 +16,8 @@ def _layers(model: keras.Model):
 
 
 def layer_flops(layer) -> int:
-    """FLOPs (2 per multiply-add) of one forward pass of a conv or dense layer at batch 1."""
+    """FLOPs (2 per multiply-add) of one forward pass of a conv (plain, depthwise or
+    transposed) or dense layer at batch 1."""
     if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
                               keras.layers.Conv2DTranspose, keras.layers.Dense)):
         return 0
@@ -31,18 +32,21 @@ def layer_flops(layer) -> int:
 
 
 def summarize(model: keras.Model) -> dict:
-    """Backbone/head parameter counts, GFLOPs and the cut/alignment facts of an SSD model."""
+    """Backbone/head parameter counts, GFLOPs and the cut/alignment facts of an SSD model
+(head parameters: everything after the backbone, alignment included)."""
     backbone = model.get_layer("backbone")
-    align = next((l for l in model.layers if l.name == "align"), None)
+    align = next((layer for layer in model.layers if layer.name == "align"), None)
     cut = backbone.output.shape
     return {
         "backbone": model.backbone_name,
+        "head": model.head_name,
+        "head_width": model.head_width,
         "cut_layer": model.cut_layer,
         "cut_map": f"{cut[1]}x{cut[2]}x{cut[3]}",
         "align": ("none" if align is None else
                   f"{align.kernel_size[0]}x{align.kernel_size[1]} s{align.strides[0]}"),
         "backbone_params": backbone.count_params(),
         "head_params": model.count_params() - backbone.count_params(),
-        "gflops": sum(layer_flops(l) for l in _layers(model)) / 1e9,
+        "gflops": sum(layer_flops(layer) for layer in _layers(model)) / 1e9,
         "anchors": len(model.anchors),
     }

@@ -1,0 +1,67 @@
+"""SSDLite (MobileNetV2 paper, Sandler et al. 2018, §6.2; torchvision ``ssdlite``): the SSD
+head with every 3x3 convolution, in the extra layers and in the box/class predictors, replaced
+by a depthwise-separable one (3x3 DepthwiseConv2D + BatchNorm + ReLU6, then a 1x1 pointwise
+convolution). Same layer names, strides and source-map sizes as the ``ssd`` head, so the
+anchors are the same; no L2Normalization (the batch norms keep conv4_3 in range) and no pool5
+(a 3x3 stride-1 max pool that changes no size)."""
+
+from __future__ import annotations
+
+import keras
+
+from ssdzoo.models.heads import register_head
+from ssdzoo.models.heads.base import EXTRA_LAYERS, Head
+
+#: torchvision's SSDLite batch norm (momentum 0.03 in PyTorch's convention), epsilon 1e-3.
+_BN = dict(momentum=0.97, epsilon=1e-3)
+
+
+def _bn_relu6(x, name: str):
+    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def _depthwise(x, name: str, kernel: int = 3, strides: int = 1, padding: str = "same",
+               dilation: int = 1):
+    """3x3 depthwise convolution + BatchNorm + ReLU6, layers ``<name>_dw…``."""
+    x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
+                                     dilation_rate=dilation, use_bias=False, name=f"{name}_dw")(x)
+    return _bn_relu6(x, f"{name}_dw")
+
+
+def _pointwise(x, filters: int, name: str):
+    """1x1 convolution + BatchNorm + ReLU6; the convolution is named ``name``."""
+    x = keras.layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
+    return _bn_relu6(x, name)
+
+
+def _separable(x, filters: int, name: str, **depthwise):
+    return _pointwise(_depthwise(x, name, **depthwise), filters, name)
+
+
+@register_head("lite")
+class LiteHead(Head):
+    """SSDLite: depthwise-separable extra layers and predictors (about a fifth of the ``ssd``
+    head's parameters and a third (width 0.25) to a sixth (width 1) of its FLOPs)."""
+
+    def sources(self, x, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
+        """conv4_3, fc7, conv8_2 … conv11_2 (conv12_2 at 512), as in the ``ssd`` head."""
+        f = self.filters
+        for i in (1, 2, 3):
+            x = _separable(x, f(512), f"conv4_{i}")
+        sources = [("conv4_3", x)]
+        x = keras.layers.MaxPooling2D(2, 2, padding="same", name="pool4")(x)
+        for i in (1, 2, 3):
+            x = _separable(x, f(512), f"conv5_{i}")
+        x = _separable(x, f(1024), "fc6", dilation=6)
+        x = _pointwise(x, f(1024), "fc7")
+        sources.append(("fc7", x))
+        for i, (f1, f2, stride, padding, kernel) in enumerate(EXTRA_LAYERS[input_size], start=8):
+            x = _pointwise(x, f(f1), f"conv{i}_1")
+            x = _separable(x, f(f2), f"conv{i}_2", kernel=kernel, strides=stride, padding=padding)
+            sources.append((f"conv{i}_2", x))
+        return sources
+
+    def predictor(self, x, filters: int, name: str) -> keras.KerasTensor:
+        """Depthwise 3x3 + BatchNorm + ReLU6, then a 1x1 convolution (with bias) named ``name``."""
+        return keras.layers.Conv2D(filters, 1, name=name)(_depthwise(x, name))
