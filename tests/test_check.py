@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssdzoo.data import CheckReport, DataWarning, Dataset, Record, check, load, read_voc
-from ssdzoo.data.check import CLIPPED, DROPPED, KEPT, SKIPPED, ImageError, probe_image
 from ssdzoo.cli.data import add_parser
+from ssdzoo.data import CheckReport, Dataset, DataWarning, Record, check, load, read_voc
+from ssdzoo.data.check import CLIPPED, DROPPED, KEPT, SKIPPED, ImageError, probe_image
 
 
 def _bndbox(x1, y1, x2, y2):

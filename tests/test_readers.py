@@ -9,9 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssdzoo.data import (DataWarning, Dataset, Record, convert, detect_format, load, read_coco,
-                         read_csv, read_voc, read_vott, read_yolo, write_coco)
 from ssdzoo.cli.data import add_parser
+from ssdzoo.data import (
+    Dataset,
+    DataWarning,
+    Record,
+    convert,
+    detect_format,
+    load,
+    read_coco,
+    read_csv,
+    read_voc,
+    read_vott,
+    read_yolo,
+    write_coco,
+)
 
 # --------------------------------------------------------------------------- BCCD
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ssdzoo.data.check import check
-from ssdzoo.data.readers import FORMATS
+from ssdzoo.data.readers import FORMATS, check
 from ssdzoo.data.writers import WRITE_FORMATS, convert
 
 

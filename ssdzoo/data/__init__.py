@@ -4,9 +4,8 @@ Boxes are pixels of the original image, ``x1 y1 x2 y2`` float32; labels are 0-ba
 into ``class_names``. Nothing here imports TensorFlow.
 """
 
-from .check import CheckReport, DataWarning, Finding, check
-from .readers import (FORMATS, detect_format, load, read_coco, read_csv, read_voc, read_vott,
-                      read_yolo)
+from .check import CheckReport, DataWarning, Finding
+from .readers import FORMATS, check, detect_format, load, read_coco, read_csv, read_voc, read_vott, read_yolo
 from .records import Dataset, Record
 from .writers import WRITE_FORMATS, convert, write, write_coco, write_voc, write_yolo
 

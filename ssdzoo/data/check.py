@@ -335,23 +335,8 @@ def finalize(records: list[Record], class_names: list[str], report: CheckReport,
     return Dataset(records, list(class_names), [str(f) for f in errors], report)
 
 
-def check(dataset_or_path: Dataset | str | Path, format: str | None = None,
-          split: str | None = None, class_names: Sequence[str] | None = None,
-          check_images: bool = True) -> CheckReport:
-    """Check annotations and images; nothing is raised or warned, everything is reported.
-
-    Args:
-        dataset_or_path: a ``Dataset`` of records, or a dataset path read like ``load`` does
-            (``format``, ``split``, ``class_names`` as there).
-        check_images: open every image (missing, truncated, undecodable, size mismatch).
-    """
-    if not isinstance(dataset_or_path, Dataset):
-        from .readers import load  # readers builds on this module
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)
-            return load(dataset_or_path, format, split, class_names, check_images).report
-    dataset = dataset_or_path
+def check_dataset(dataset: Dataset, check_images: bool = True) -> CheckReport:
+    """Check the records of a ``Dataset``: images (with ``check_images``), boxes and labels."""
     records, findings = [], []
     for record in dataset:
         stated = (record.width, record.height) if record.width and record.height else None
