@@ -8,11 +8,10 @@ import os
 
 
 def _path(args: argparse.Namespace) -> int:
-    from keras.src.backend.config import keras_home
-
     from ssdzoo.models.backbone import keras_cache_dir
     from ssdzoo.models.registry import get_backbone, list_backbones
     from ssdzoo.models.weights import imagenet_file_status
+    from ssdzoo.utils.keras_internals import keras_home
     from ssdzoo.utils.tables import markdown_table
 
     names = args.backbones or [n for n in list_backbones() if get_backbone(n).pretrained]

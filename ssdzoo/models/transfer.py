@@ -99,7 +99,7 @@ def transfer_weights(src, dst: keras.Model, class_map: dict[str, str] | None = N
     bases = re.compile(rf"({'|'.join(sorted(_class_bases(dst)))})(?:_(\d+))?")
     found = {g: {key: values[path] for path, key in _match_keys(values, bases).items()}
              for g, values in source.groups.items()}
-    dst_keys = {l.name: _match_keys([v.path for v in l.weights], bases) for l in dst.layers}
+    dst_keys = {layer.name: _match_keys([v.path for v in layer.weights], bases) for layer in dst.layers}
     plan, layers = [], {}
     for name, group, variables in _units(dst):
         if other_backbone and group == "backbone":
@@ -149,7 +149,7 @@ def _read_source(src, dst, src_class_names, src_model) -> _Source:
 
 
 def _from_model(model: keras.Model) -> _Source:
-    groups = {l.name: {v.path: v.numpy() for v in l.weights} for l in model.layers if l.weights}
+    groups = {layer.name: {v.path: v.numpy() for v in layer.weights} for layer in model.layers if layer.weights}
     return _Source(groups, getattr(model, "class_names", None),
                    getattr(model, "backbone_name", None), getattr(model, "input_size", None))
 
@@ -174,17 +174,31 @@ def _load_into_architecture(path, dst, src_class_names, src_model) -> keras.Mode
     return src_model
 
 
-def _from_legacy_h5(path: str) -> _Source:
-    from keras.src.legacy.saving.legacy_h5_format import load_attributes_from_hdf5_group
+def _h5_names(group: h5py.Group, name: str) -> list[str] | None:
+    """A list-of-names attribute of a legacy Keras ``.h5`` group, or None if there is none.
 
+    Keras splits a list too long for one HDF5 attribute (64 kB) into ``name0``, ``name1``, ….
+    """
+    if name in group.attrs:
+        chunks = [group.attrs[name]]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(group.attrs[f"{name}{len(chunks)}"])
+        if not chunks:
+            return None
+    return [n.decode("utf8") if hasattr(n, "decode") else str(n) for chunk in chunks for n in chunk]
+
+
+def _from_legacy_h5(path: str) -> _Source:
     with h5py.File(path, "r") as f:
         root = f["model_weights"] if "model_weights" in f else f
-        names = load_attributes_from_hdf5_group(root, "layer_names")
+        names = _h5_names(root, "layer_names")
         if names is None:
             raise ValueError(f"{path} is HDF5 but not a Keras weights file (no layer_names)")
         groups = {}
         for name in names:
-            weight_names = load_attributes_from_hdf5_group(root[name], "weight_names")
+            weight_names = _h5_names(root[name], "weight_names")
             if weight_names:
                 groups[name] = {w: np.asarray(root[name][w]) for w in weight_names}
         config = json.loads(f.attrs["model_config"])["config"] if "model_config" in f.attrs else {}
@@ -198,7 +212,7 @@ def _check_compatible(source: _Source, dst: keras.Model) -> None:
         raise ValueError(f"the source is an SSD{source.input_size}, the destination an "
                          f"SSD{size}: their anchors and head layers differ")
     src_heads = {g for g in source.groups if g.endswith("_mbox_conf")}
-    dst_heads = {l.name for l in dst.layers if l.name.endswith("_mbox_conf")}
+    dst_heads = {layer.name for layer in dst.layers if layer.name.endswith("_mbox_conf")}
     if src_heads and src_heads != dst_heads:
         raise ValueError(f"the source's class heads {sorted(src_heads)} differ from the "
                          f"destination's {sorted(dst_heads)}: other source maps (input size?)")

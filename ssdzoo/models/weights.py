@@ -21,13 +21,15 @@ import os
 import warnings
 from typing import TYPE_CHECKING
 
-from ssdzoo.models.registry import get_backbone, list_backbones
+from ssdzoo.models.registry import get_backbone
 
 if TYPE_CHECKING:
+    from ssdzoo.models.config import ArchConfig
     from ssdzoo.models.ssd import SSD
 
 MANIFEST_ENV = "SSDZOO_WEIGHTS_MANIFEST"
-#: Fields every manifest entry has (``backbone_options`` is optional).
+#: Fields every manifest entry has (``backbone_options``, ``head`` and the other
+#: :class:`~ssdzoo.models.config.ArchConfig` fields are optional).
 ENTRY_FIELDS = ("name", "backbone", "dataset", "classes", "input_size", "head_width", "file",
                 "sha256", "map", "command")
 
@@ -45,10 +47,7 @@ class _Requested(Exception):
 def _requested(backbone: str, input_size: int, options: dict) -> _Requested:
     """What the backbone's constructor asks ``get_file`` for with ``weights="imagenet"``
     (the constructor runs up to that call; nothing is downloaded or loaded)."""
-    from unittest import mock
-
-    import keras
-    from keras.src.utils import file_utils
+    from ssdzoo.utils.keras_internals import intercepted_get_file
 
     spec = get_backbone(backbone)
     if not spec.pretrained:
@@ -57,8 +56,7 @@ def _requested(backbone: str, input_size: int, options: dict) -> _Requested:
     def stand_in(*args, **kwargs):
         raise _Requested(*args, **kwargs)
 
-    with mock.patch.object(file_utils, "get_file", stand_in), \
-            mock.patch.object(keras.utils, "get_file", stand_in), warnings.catch_warnings():
+    with intercepted_get_file(stand_in), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MobileNet: "weights for input shape 224 will be loaded"
         try:
             spec.constructor((input_size, input_size, 3), "imagenet", **options)
@@ -169,24 +167,31 @@ def is_weight_set_name(weights) -> bool:
             and not os.path.splitext(weights)[1] and not os.path.exists(weights))
 
 
-def _build_call(name: str, entry: dict) -> str:
-    args = [repr(entry["backbone"]), str(len(entry["classes"])), f"weights={name!r}"]
-    if entry["input_size"] != 300:
-        args.append(f"input_size={entry['input_size']}")
-    if entry["head_width"] != 1.0:
-        args.append(f"head_width={entry['head_width']}")
-    args += [f"{k}={v!r}" for k, v in entry.get("backbone_options", {}).items()]
+def _entry_arch(entry: dict) -> ArchConfig:
+    """The architecture of a manifest entry (its fields named as :class:`ArchConfig`'s)."""
+    from ssdzoo.models.config import ArchConfig
+
+    fields = {k: entry[k] for k in ArchConfig.field_names() if k in entry}
+    return ArchConfig.from_dict({**fields, "num_classes": len(entry["classes"]),
+                                 "class_names": entry["classes"]})
+
+
+def _build_call(name: str, arch: ArchConfig) -> str:
+    """The ``ssdzoo.build(...)`` call that loads weight set ``name`` of architecture ``arch``."""
+    args = [repr(arch.backbone), str(arch.num_classes), f"weights={name!r}"]
+    args += [f"{k}={v!r}" for k, v in arch.non_default().items()
+             if k not in ("backbone", "num_classes", "class_names", "backbone_options")]
+    args += [f"{k}={v!r}" for k, v in arch.backbone_options.items()]
     return f"ssdzoo.build({', '.join(args)})"
 
 
-def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: int = 300,
-                    cut_layer: str | None = None, anchors=None,
-                    class_names: list[str] | None = None, head_width: float = 1.0,
-                    manifest: str | None = None, **backbone_options) -> SSD:
+def load_weight_set(name: str, config: ArchConfig | None = None, *,
+                    manifest: str | None = None) -> SSD:
     """The SSD of weight set ``name`` (what ``ssdzoo.build(..., weights=name)`` returns).
 
-    The requested architecture must be the set's; otherwise ``ValueError`` tells how to build
-    the set and copy what fits into another model with :func:`ssdzoo.transfer_weights`.
+    ``config`` is the requested architecture (``None``: the set's own). It must be the set's
+    (class names default to the set's); otherwise ``ValueError`` tells how to build the set and
+    copy what fits into another model with :func:`ssdzoo.transfer_weights`.
     """
     from ssdzoo.models.backbone import WeightsUnavailableError
     from ssdzoo.models.ssd import SSD
@@ -198,18 +203,15 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
                          f"{', '.join(sorted(sets)) or 'none yet'}); weights must be 'imagenet', "
                          f"None, a file path or a weight set name")
     entry = sets[name]
-    # the set's architecture, as SSD() arguments
-    expected = {"backbone": entry["backbone"], "num_classes": len(entry["classes"]),
-                "input_size": entry["input_size"], "head_width": entry["head_width"],
-                "backbone_options": entry.get("backbone_options", {}), "cut_layer": None,
-                "anchors": None, "class_names": entry["classes"]}
-    asked = {"backbone": get_backbone(backbone).name, "num_classes": num_classes,
-             "input_size": input_size, "head_width": head_width,
-             "backbone_options": backbone_options, "cut_layer": cut_layer, "anchors": anchors,
-             "class_names": class_names or entry["classes"]}
-    differ = [f"{k}={asked[k]!r} (the set has {v!r})" for k, v in expected.items() if asked[k] != v]
+    expected = _entry_arch(entry)
+    asked = config or expected
+    if asked.class_names is None and asked.num_classes == expected.num_classes:
+        asked = asked.updated(class_names=expected.class_names)
+    have, want = asked.resolved().to_dict(), expected.resolved().to_dict()
+    differ = [f"{k}={have[k]!r} (the set has {v!r})" for k, v in want.items()
+              if have[k] != v and (k != "class_names" or asked.class_names is not None)]
     if differ:
-        call = _build_call(name, entry)
+        call = _build_call(name, expected)
         raise ValueError(
             f"weight set {name!r} ({entry['dataset']}, classes {entry['classes']}) does not fit the "
             f"requested model: {'; '.join(differ)}. Build it as {call}, or reuse it for your "
@@ -221,7 +223,7 @@ def load_weight_set(name: str, *, backbone: str, num_classes: int, input_size: i
     if actual != entry["sha256"]:
         raise WeightsUnavailableError(f"weight set {name!r}: sha256 of {file} is {actual}, the "
                                       f"manifest says {entry['sha256']} (damaged or replaced file)")
-    model = SSD(weights=None, **expected)
+    model = SSD(expected, weights=None)
     model.load_weights(file)
     return model
 

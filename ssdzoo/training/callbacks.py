@@ -6,6 +6,7 @@ import keras
 
 from ssdzoo.models.freezing import freeze, unfreeze
 from ssdzoo.utils.files import atomic_path
+from ssdzoo.utils.keras_internals import optimizer_is_built_for, restore_learning_rate, scale_learning_rate
 
 
 class EvaluateMAP(keras.callbacks.Callback):
@@ -55,7 +56,10 @@ class EvaluateMAP(keras.callbacks.Callback):
                 with atomic_path(self.filepath) as tmp:
                     self.model.save(tmp)
         if self.verbose:
-            note = f" (best, saved to {self.filepath})" if improved and self.filepath else f" (best {self.best:.4f} at step {self.best_step})"
+            if improved and self.filepath:
+                note = f" (best, saved to {self.filepath})"
+            else:
+                note = f" (best {self.best:.4f} at step {self.best_step})"
             print(f"\nstep {step}: val mAP (VOC07) {value:.4f}{note}")
         return value
 
@@ -92,8 +96,9 @@ class StagedUnfreeze(keras.callbacks.Callback):
     - scales the learning rate of backbone variables inside the optimizer's ``update_step``
       (a per-instance wrapper, removed at ``on_train_end``): a true learning-rate scale for any
       optimizer, unlike scaling gradients, which Adam would undo. Decoupled weight decay
-      (``weight_decay=``) still uses the unscaled rate. (``keras.optimizers.MultiOptimizer``
-      does not fit here: it needs gradients for every variable it was built with.)
+      (``weight_decay=``) still uses the unscaled rate. Keras 3 has no public per-variable
+      learning rate: see :func:`ssdzoo.utils.keras_internals.scale_learning_rate`, which also
+      says why ``keras.optimizers.MultiOptimizer`` does not fit.
 
     Args:
         frozen_epochs: epochs with the backbone frozen; it is unfrozen at the start of epoch
@@ -129,8 +134,7 @@ class StagedUnfreeze(keras.callbacks.Callback):
         if not optimizer.built:
             optimizer.build(variables)
             return optimizer
-        known = {optimizer._var_key(v) for v in optimizer._trainable_variables}
-        if all(optimizer._var_key(v) in known for v in variables):
+        if optimizer_is_built_for(optimizer, variables):
             return optimizer
         fresh = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
         fresh.build(variables)
@@ -146,15 +150,7 @@ class StagedUnfreeze(keras.callbacks.Callback):
         self._unfreeze()
         optimizer = self._optimizer_for(self.model.trainable_variables)
         self._scaled = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-        backbone = {self._scaled._var_key(v) for v in self.model.get_layer("backbone").weights}
-        update_step, key, scale = self._scaled.update_step, self._scaled._var_key, self.backbone_lr_scale
-
-        def scaled_update_step(gradient, variable, learning_rate):
-            if key(variable) in backbone:
-                learning_rate = learning_rate * scale
-            return update_step(gradient, variable, learning_rate)
-
-        self._scaled.update_step = scaled_update_step
+        scale_learning_rate(self._scaled, self.model.get_layer("backbone").weights, self.backbone_lr_scale)
         if self.frozen_epochs > 0:
             freeze(self.model)
         self.model.make_train_function(force=True)
@@ -166,5 +162,5 @@ class StagedUnfreeze(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
     def on_train_end(self, logs=None) -> None:
-        del self._scaled.update_step  # back to the class's method
+        restore_learning_rate(self._scaled)  # back to the class's update_step
         self.model.make_train_function(force=True)

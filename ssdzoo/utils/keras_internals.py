@@ -1,0 +1,101 @@
+"""The one place where ssdzoo relies on Keras internals (``keras.src…`` or private attributes).
+
+Each use is a small function whose docstring says why no public Keras API does the job. When a
+Keras release changes one of them, ``tests/test_keras_internals.py`` fails naming the internal
+and the Keras version; fix it here, nowhere else (``tests/test_layout.py`` checks that no other
+module of ssdzoo reaches into ``keras.src`` or these private attributes).
+
+Keras is imported inside the functions: importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+
+def keras_home() -> str:
+    """The Keras home directory as Keras resolved it when it was imported.
+
+    Why internal: Keras reads ``KERAS_HOME`` once, at import, into the private
+    ``keras.src.backend.config._KERAS_DIR`` and exposes it only through the private accessor
+    ``keras.src.backend.config.keras_home()``; no ``keras.config`` function returns it. ssdzoo
+    needs it to tell the user when the cache that ``keras.applications`` reads differs from the
+    one ``KERAS_HOME`` names now.
+    """
+    from keras.src.backend.config import keras_home as home
+
+    return home()
+
+
+@contextlib.contextmanager
+def intercepted_get_file(stand_in: Callable) -> Iterator[None]:
+    """Inside the block, ``keras.applications`` calls ``stand_in`` instead of ``get_file``.
+
+    Why internal: the applications fetch their ImageNet weights with
+    ``keras.src.utils.file_utils.get_file``, looked up on that module at call time, and declare the
+    file name and hash only as arguments of that call. Keras has no public way to ask which file an
+    application would fetch (nor a download hook), so the module attribute is replaced for the
+    duration of the block (``keras.utils.get_file`` too, for code that calls the public name).
+    """
+    import keras
+    from keras.src.utils import file_utils
+
+    saved = file_utils.get_file, keras.utils.get_file
+    file_utils.get_file = keras.utils.get_file = stand_in
+    try:
+        yield
+    finally:
+        file_utils.get_file, keras.utils.get_file = saved
+
+
+def optimizer_is_built_for(optimizer, variables) -> bool:
+    """Whether ``optimizer`` is built and tracks every variable of ``variables``.
+
+    Why internal: a Keras 3 optimizer creates its slots (momentum, Adam moments) for the
+    variables of its ``build`` and refuses unknown ones later, but the list it was built for is
+    the private ``optimizer._trainable_variables``, matched by the private ``optimizer._var_key``
+    (a backend-specific key: on TensorFlow, the id of the underlying ``tf.Variable``);
+    ``optimizer.variables`` holds only the optimizer's own state.
+    """
+    if not optimizer.built:
+        return False
+    known = {optimizer._var_key(v) for v in optimizer._trainable_variables}
+    return all(optimizer._var_key(v) in known for v in variables)
+
+
+def scale_learning_rate(optimizer, variables, scale: float) -> None:
+    """Multiply the learning rate that ``optimizer`` applies to ``variables`` by ``scale``, until
+    :func:`restore_learning_rate` (calling it again replaces the previous scaling).
+
+    A true learning-rate scale for any optimizer, unlike scaling gradients, which Adam would undo.
+    Decoupled weight decay (``weight_decay=``) still uses the unscaled rate.
+
+    Why internal: Keras 3 has no per-variable learning rate. ``keras.optimizers.MultiOptimizer``
+    (recent Keras 3 only) does not fit: it needs a gradient for every variable it was built for
+    (a frozen backbone gives none), its sub-optimizers count their own iterations (a schedule
+    would restart for the backbone when it is unfrozen) and it hides ``learning_rate`` from
+    callbacks. ``update_step(gradient, variable, learning_rate)`` is the documented override point
+    of custom optimizers; it is wrapped on this instance only, so the optimizer keeps its class,
+    its state and its serialisation. Inside ``update_step`` the variable is the backend's own
+    (a ``tf.Variable`` on TensorFlow, one replica's under a distribution strategy), so it is
+    recognised with the private ``optimizer._var_key``, the key Keras' optimizers use for their
+    slots.
+    """
+    restore_learning_rate(optimizer)
+    key = optimizer._var_key
+    scaled = {key(v) for v in variables}
+    update_step = optimizer.update_step  # the class's method, bound
+
+    def scaled_update_step(gradient, variable, learning_rate):
+        if key(variable) in scaled:
+            learning_rate = learning_rate * scale
+        return update_step(gradient, variable, learning_rate)
+
+    optimizer.update_step = scaled_update_step
+
+
+def restore_learning_rate(optimizer) -> None:
+    """Undo :func:`scale_learning_rate`: back to the class's ``update_step`` (no-op if unscaled)."""
+    if "update_step" in vars(optimizer):
+        del optimizer.update_step
