@@ -134,8 +134,8 @@ def main() -> None:
         ours = eval_detection_voc(*data, use_07_metric=use_07)
         ref = reference_voc(*data, use_07_metric=use_07)
         np.testing.assert_allclose(ours["ap"], ref, atol=1e-12)  # same numbers, or no timing
-        t_ours = time_it(lambda: eval_detection_voc(*data, use_07_metric=use_07), args.repeats)
-        t_ref = time_it(lambda: reference_voc(*data, use_07_metric=use_07), max(3, args.repeats // 5))
+        t_ours = time_it(lambda u=use_07: eval_detection_voc(*data, use_07_metric=u), args.repeats)
+        t_ref = time_it(lambda u=use_07: reference_voc(*data, use_07_metric=u), max(3, args.repeats // 5))
         rows.append((
             "VOC07 11-point" if use_07 else "area (VOC2010+)", ours["map"],
             statistics.median(t_ours), min(t_ours), statistics.median(t_ref),

@@ -1,5 +1,8 @@
-"""Shared fixtures: the bundled BCCD dataset and a writer of small synthetic images."""
+"""Shared fixtures: the bundled BCCD dataset, a 12-image copy of it, and a writer of small
+synthetic images."""
 
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -7,6 +10,7 @@ import numpy as np
 import pytest
 
 BCCD = Path(__file__).parents[1] / "data" / "BCCD"
+CLASSES = ["Platelets", "RBC", "WBC"]  # BCCD's class order (sorted names)
 
 
 @pytest.fixture
@@ -27,3 +31,30 @@ def make_image():
         return path
 
     return make
+
+
+SPLITS = {  # BCCD images without the dataset's two zero-area boxes
+    "train": [f"BloodImage_{i:05d}" for i in (0, 1, 2, 3, 4, 5, 8, 9)],
+    "val": ["BloodImage_00010", "BloodImage_00012"],
+    "test": ["BloodImage_00007", "BloodImage_00011"],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_voc(tmp_path_factory) -> Path:
+    """12 BCCD images in their own VOC folder with train (8) / val (2) / test (2) splits."""
+    root = tmp_path_factory.mktemp("voc")
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (root / sub).mkdir(parents=True)
+    for split, names in SPLITS.items():
+        (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(names) + "\n")
+        for name in names:
+            shutil.copy(BCCD / "Annotations" / f"{name}.xml", root / "Annotations")
+            shutil.copy(BCCD / "JPEGImages" / f"{name}.jpg", root / "JPEGImages")
+    return root
+
+
+@pytest.fixture
+def cli_env() -> dict:
+    """The environment for ``ssdzoo`` subprocesses: quiet TensorFlow, unbuffered output."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}

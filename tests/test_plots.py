@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from ssdzoo.metrics import eval_detection_voc
 from ssdzoo.evaluation.plots import draw_detections, plot_pr_curves, plot_training_curves
+from ssdzoo.metrics import eval_detection_voc
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.training.callbacks import EvaluateMAP
 from ssdzoo.data.tfdata import pipeline
+from ssdzoo.training.callbacks import EvaluateMAP
 
 ROOT = Path(__file__).parents[1]
 SMALL = dict(num_classes=3, weights=None, head_width=0.25)
@@ -78,7 +78,7 @@ def test_mirrored_strategy_on_two_logical_cpus_fits_and_drops_the_partial_batch(
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    line = next(text for text in proc.stdout.splitlines() if text.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     assert result["replicas"] == 2
     assert len(set(result["devices"])) == 2
@@ -150,7 +150,7 @@ def test_evaluate_map_logs_val_map_to_csv_and_keeps_the_best_checkpoint(
     start = int(model.optimizer.iterations.numpy())
     evaluator = EvaluateMAP(val, filepath=str(best), verbose=0)
     snapshots = []  # weights at each epoch end, i.e. when EvaluateMAP ran
-    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, l: snapshots.append(model.get_weights()))
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
     history = model.fit(train, epochs=2, steps_per_epoch=2, verbose=0, shuffle=False,
                         callbacks=[evaluator, keras.callbacks.CSVLogger(str(log)), keep]).history
 

@@ -7,7 +7,7 @@ import pytest
 
 import ssdzoo
 from ssdzoo.models import registry
-from ssdzoo.models.transfer import _apply, transfer_weights
+from ssdzoo.models.transfer import _apply, _h5_names, transfer_weights
 
 SRC_CLASSES = ["RBC", "WBC", "Platelets", "debris"]
 DST_CLASSES = ["WBC", "red cell", "other"]
@@ -75,7 +75,7 @@ def _head_channels(model, name, class_index):
 def test_class_names_and_class_map_keep_shared_rows_bit_identical():
     src = _small(4, SRC_CLASSES)
     dst = _small(3, DST_CLASSES)
-    heads = [l.name for l in dst.layers if l.name.endswith("_mbox_conf")]
+    heads = [layer.name for layer in dst.layers if layer.name.endswith("_mbox_conf")]
     fresh = {h: _head_channels(dst, h, 3) for h in heads}
     report = transfer_weights(src, dst, class_map={"RBC": "red cell"})
     # dst class (1-based) <- src class: background, WBC <- WBC, red cell <- RBC; "other" stays.
@@ -159,7 +159,7 @@ def test_auto_numbered_backbone_layers_match_by_position(tmp_path, monkeypatch):
     _save_legacy_weights(src, path)
     keras.layers.Conv2D(4, 1).build((None, 8, 8, 3))  # shift Keras' automatic numbering
     dst = ssdzoo.build("unnamed", 2, weights=None, head_width=0.125)
-    names = [l.name for l in dst.get_layer("backbone").layers if l.weights]
+    names = [layer.name for layer in dst.get_layer("backbone").layers if layer.weights]
     assert names == ["conv2d", "batch_normalization", "conv2d_1"]  # canonical names
     assert dst.get_layer("backbone").weights[0].path != src.get_layer("backbone").weights[0].path
     for source in (src, path):
@@ -183,6 +183,9 @@ def _bad_input_cases(tmp_path, src20):
     ssd512 = ssdzoo.build("small", 3, weights=None, head_width=0.25, input_size=512)
     legacy512 = str(tmp_path / "w512.h5")
     _save_legacy_weights(ssd512, legacy512)
+    plain = str(tmp_path / "table.h5")
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.zeros(3)
     return [
         (str(tmp_path / "missing.h5"), {}, FileNotFoundError, "does not exist"),
         (str(text), {}, ValueError, "not a readable HDF5"),
@@ -192,6 +195,7 @@ def _bad_input_cases(tmp_path, src20):
         (other, {"src_class_names": DST_CLASSES}, ValueError, "does not fit the source architecture"),
         (ssd512, {}, ValueError, "SSD512, the destination an SSD300"),
         (legacy512, {}, ValueError, "class heads.*conv12_2_mbox_conf"),
+        (plain, {}, ValueError, "HDF5 but not a Keras weights file"),
         (src20, {"class_map": {"RBC": "WBC"}}, ValueError, "class names on both sides"),
     ]
 
@@ -215,6 +219,16 @@ def test_bad_inputs_raise_clear_errors_and_leave_dst_unchanged(tmp_path, src20):
     with pytest.raises(ValueError, match="nothing to transfer"):
         transfer_weights(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), dst)
     _assert_unchanged(dst, before)
+
+
+def test_legacy_h5_name_lists_split_by_keras_are_joined(tmp_path):
+    with h5py.File(tmp_path / "names.h5", "w") as f:
+        f.attrs["layer_names"] = [b"conv1", b"conv2"]
+        f.attrs["weight_names0"] = [b"conv1/kernel:0"]  # Keras' chunks of a list over 64 kB
+        f.attrs["weight_names1"] = [b"conv1/bias:0", b"conv2/kernel:0"]
+        assert _h5_names(f, "layer_names") == ["conv1", "conv2"]
+        assert _h5_names(f, "weight_names") == ["conv1/kernel:0", "conv1/bias:0", "conv2/kernel:0"]
+        assert _h5_names(f, "other") is None
 
 
 def test_a_failure_while_assigning_restores_what_was_assigned():

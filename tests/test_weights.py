@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import ssdzoo
-from ssdzoo.models.backbone import WeightsUnavailableError
 from ssdzoo.cli.weights import add_parser
+from ssdzoo.models.backbone import WeightsUnavailableError
 from ssdzoo.models.weights import check_imagenet_file, expected_imagenet_file, is_weight_set_name, weight_sets
 
 VGG16_NOTOP = ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-
 from ssdzoo.data.records import Record
 from ssdzoo.models.detector import Detections, detect
 

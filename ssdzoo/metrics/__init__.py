@@ -30,7 +30,8 @@ def format_table(result: dict, class_names: Sequence[str], sort: bool = False) -
     for title, res in columns.items():
         ap = np.asarray(res["ap"], np.float64)
         if len(ap) > len(class_names):
-            raise ValueError(f"{title}: result has {len(ap)} classes but only {len(class_names)} class names were given")
+            raise ValueError(f"{title}: result has {len(ap)} classes but only {len(class_names)} "
+                             f"class names were given")
         aps.append(np.concatenate([ap, np.full(len(class_names) - len(ap), np.nan)]))
     first = next(iter(columns.values()))
     num_gt = np.asarray(first["num_gt"])

@@ -11,6 +11,7 @@ import keras
 
 from ssdzoo.models.registry import BackboneSpec
 
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights could not be loaded (offline, missing or bad file)."""
 

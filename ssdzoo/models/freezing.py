@@ -12,11 +12,11 @@ import keras
 
 def _backbone_layers(model: keras.Model) -> tuple[keras.Model, list]:
     backbone = model.get_layer("backbone")
-    return backbone, [l for l in backbone.layers if not isinstance(l, keras.layers.InputLayer)]
+    return backbone, [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
 def _index(layers: list, name: str) -> int:
-    names = [l.name for l in layers]
+    names = [layer.name for layer in layers]
     if name not in names:
         raise ValueError(f"the backbone has no layer {name!r}; its layers: {', '.join(names)}")
     return names.index(name)

@@ -29,6 +29,7 @@ class TrainConfig:
     input_size: int = 300
     weights: str | None = "imagenet"
     head_width: float = 1.0
+    head: str = "ssd"                   # registered head: ssd, lite, or a user's
     batch_size: int = 8
     epochs: int = 40
     steps_per_epoch: int | None = None
@@ -95,6 +96,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """One clear ``ValueError`` / ``FileNotFoundError`` for the first bad setting."""
+        from ssdzoo.models.heads import get_head
         from ssdzoo.models.registry import get_backbone
 
         if not os.path.exists(self.data):
@@ -102,6 +104,7 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
         spec = get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
+        get_head(self.head)  # unknown head -> ValueError listing the known ones
         self.backbone_options = spec.check_options(self.backbone_options)
         if self.input_size not in (300, 512):
             raise ValueError(f"input_size must be 300 or 512, got {self.input_size}")
@@ -124,6 +127,14 @@ class TrainConfig:
             raise ValueError(f"lr_decay_at takes fractions of the run in (0, 1), got {list(self.lr_decay_at)}")
         if not self.out:
             raise ValueError("out must name an output folder")
+        if self.val_split is None and self.test_split is None:
+            raise ValueError("val_split and test_split are both none: the run needs one of them "
+                             "to evaluate the model on")
+        from ssdzoo.data.readers import FORMATS
+
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"unknown annotation format {self.format!r}; expected one of "
+                             f"{', '.join(FORMATS)} (or none: detected)")
 
 
 def _at_least(name: str, value, low: int) -> None:

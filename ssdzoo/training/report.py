@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 
+from ssdzoo.utils.machine import cpu_description
 
 
 def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:
-    from ssdzoo.utils.images import read_image
     from ssdzoo.evaluation.plots import draw_detections, plot_pr_curves, plot_training_curves
+    from ssdzoo.utils.images import read_image
 
     paths = []
     visual = model.detect([r.image_path for r in records[:count]], preset="visualize")
@@ -52,7 +52,7 @@ def write_report(model, config, records, *, weights_note: str, train_seconds: fl
         "fps_batch1": 1.0 / latency,
         "train_seconds": train_seconds,
         "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": cpu_description(),
     }
     with open(os.path.join(config.out, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)

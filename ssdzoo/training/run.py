@@ -50,7 +50,7 @@ def build_model(config: TrainConfig, class_names: list[str]):
     from ssdzoo.models.builders import build, build_imagenet_or_scratch
 
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
-                  input_size=config.input_size, head_width=config.head_width,
+                  input_size=config.input_size, head=config.head, head_width=config.head_width,
                   **config.backbone_options)
     if config.weights == "imagenet":
         return build_imagenet_or_scratch(config.backbone, **kwargs)
@@ -80,10 +80,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     config.validate()  # before the TensorFlow import: bad input fails fast and quietly
     import keras
 
-    from ssdzoo.training import callbacks as ssd_callbacks
-    from ssdzoo.data.tfdata import pipeline
     from ssdzoo.core.loss import MultiBoxLoss
+    from ssdzoo.data.tfdata import pipeline
     from ssdzoo.models.builders import load
+    from ssdzoo.training import callbacks as ssd_callbacks
     from ssdzoo.training.signals import StopOnSignal, signal_name
 
     os.makedirs(config.out, exist_ok=True)
@@ -99,7 +99,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         if not os.path.isfile(os.path.join(config.out, "last.keras")):
             raise FileNotFoundError(f"nothing to resume in {config.out!r} (no last.keras)")
         state = saver.load()
-        model, weights_note, initial_epoch = load(os.path.join(config.out, "last.keras")), state["weights"], state["epochs_done"]
+        model = load(os.path.join(config.out, "last.keras"))
+        weights_note, initial_epoch = state["weights"], state["epochs_done"]
         print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
         earlier_seconds = state.get("train_seconds")  # None for runs saved before it was recorded
     else:

@@ -1,0 +1,146 @@
+"""``ssdzoo train`` stopped by SIGINT / SIGTERM, started as a batch job would be, then resumed.
+
+A process started in the background without job control inherits SIGINT as *ignored*; each
+run here is started that way (``preexec_fn`` ignores SIGINT in the child), so the CLI's own
+handlers are what is tested. No test can race the run: the run is given 1000 epochs, far
+more than it can reach before the test signals it, and every wait has a bound and a message.
+"""
+
+import csv
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import ssdzoo
+
+STEPS = 2          # steps per epoch
+EPOCHS = 1000      # what the interrupted run asks for: it cannot finish before it is signalled
+WAIT_S = 300       # bound on the wait for the first epoch (the slower CPU kind needs ~30 s)
+
+
+def train_args(data: Path, out: Path, epochs: int = EPOCHS, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ssdzoo.cli", "train", "--backbone", "small", "--head-width",
+            "0.25", "--data", str(data), "--epochs", str(epochs), "--steps-per-epoch", str(STEPS),
+            "--batch-size", "2", "--warmup-steps", "0", "--out", str(out), *extra]
+
+
+def start_as_batch_job(args: list[str], log: Path, env: dict) -> subprocess.Popen:
+    """Start ``args`` with SIGINT ignored, as ``cmd &`` in a script (no job control) does."""
+    with open(log, "w") as f:
+        return subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=log.parent,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+
+
+def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 1) -> dict:
+    """The run's state.json once it records ``epochs`` finished epochs (bounded wait)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before finishing {epochs} epoch(s):\n"
+                        + log.read_text()[-3000:])
+        try:
+            state = json.loads((out / "state.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            state = None
+        if state and state["epochs_done"] >= epochs:
+            return state
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no epoch finished within {WAIT_S} s:\n" + log.read_text()[-3000:])
+
+
+def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
+    """Send ``signals`` in order and wait (bounded) for the exit code."""
+    for sig in signals:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_signal_saves_a_checkpoint_and_says_how_to_resume(sig, code, tiny_voc, tmp_path, cli_env):
+    out, log = tmp_path / "run", tmp_path / "run.log"
+    proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
+    wait_for_epochs(proc, out, log)
+    assert stop(proc, sig) == code, log.read_text()[-3000:]
+    text = log.read_text()
+    assert re.search(rf"interrupted by {sig.name}: checkpoint saved to {out}/last\.keras \(step \d+, "
+                     rf"\d+ epochs done\)", text), text[-3000:]
+    assert f"--out {out} --eval-every 0 --resume" in text.splitlines()[-1], text[-500:]
+    assert text.splitlines()[-1].startswith("resume with: ssdzoo train --backbone small")
+    state = json.loads((out / "state.json").read_text())
+    assert 1 <= state["epochs_done"] < EPOCHS and state["step"] >= STEPS * state["epochs_done"]
+    assert int(ssdzoo.load(str(out / "last.keras")).optimizer.iterations.numpy()) == state["step"]
+    assert not (out / "best.keras").exists()  # --eval-every 0: no validation, no best checkpoint
+    assert "Traceback" not in text
+
+
+def test_a_second_signal_stops_at_once(tiny_voc, tmp_path, cli_env):
+    out, log = tmp_path / "run", tmp_path / "run.log"
+    proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
+    wait_for_epochs(proc, out, log)
+    # Both arrive before Python runs either handler; Python then runs them in signal-number
+    # order, so whichever is handled second decides the code (130 or 143).
+    code = stop(proc, signal.SIGTERM, signal.SIGINT)
+    text = log.read_text()
+    assert code in (130, 143), text[-3000:]
+    assert f"{signal.Signals(code - 128).name} again: stopping at once" in text, text[-3000:]
+
+
+def test_sigint_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tmp_path, cli_env):
+    out, log = tmp_path / "run", tmp_path / "first.log"
+    proc = start_as_batch_job(train_args(tiny_voc, out), log, cli_env)
+    wait_for_epochs(proc, out, log)
+    assert stop(proc, signal.SIGINT) == 130, log.read_text()[-3000:]
+    interrupted = json.loads((out / "state.json").read_text())
+    done = interrupted["epochs_done"]
+    assert STEPS * done <= interrupted["step"] < STEPS * (done + 1)  # at most the current epoch's steps
+    assert interrupted["weights"].startswith("none: small has no ImageNet weights")
+    assert not (out / "report.md").exists()
+    with open(out / "log.csv") as f:
+        before = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in before] == list(range(done))
+    assert interrupted["best_map"] == pytest.approx(max(float(r["val_map"]) for r in before))
+    assert interrupted["best_step"] in [STEPS * (e + 1) for e in range(done)]
+    best_before = (out / "best.keras").read_bytes()
+    # Pretend the best epoch so far scored a perfect 1.0: no resumed epoch may replace best.keras
+    # (the mAP of this little training run only grows, so it would always overwrite it otherwise).
+    (out / "state.json").write_text(json.dumps({**interrupted, "best_map": 1.0}))
+
+    epochs = done + 2
+    proc = subprocess.run([*train_args(tiny_voc, out, epochs), "--resume"], capture_output=True,
+                          text=True, timeout=WAIT_S, env=cli_env, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert f"resuming from {out}/last.keras: {done} epochs done, step {interrupted['step']}" in proc.stdout
+    final = json.loads((out / "state.json").read_text())
+    assert final["epochs_done"] == epochs
+    # the optimizer continues from the interrupted step (the unfinished epoch runs again)
+    assert final["step"] == interrupted["step"] + (epochs - done) * STEPS
+
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(epochs))  # appended, not restarted
+    assert rows[:done] == before
+    assert all(0.0 <= float(r["val_map"]) <= 1.0 for r in rows)
+
+    # best.keras is still the best epoch from before the interrupt, and the state says so
+    assert (out / "best.keras").read_bytes() == best_before
+    assert "(best, saved to" not in proc.stdout
+    assert final["best_map"] == 1.0 and final["best_step"] == interrupted["best_step"]
+    assert int(ssdzoo.load(str(out / "best.keras")).optimizer.iterations.numpy()) == interrupted["best_step"]
+
+    report = (out / "report.md").read_text()
+    assert re.search(r"Test mAP@0\.5 \(VOC07 11-point\): (0\.\d{4}|1\.0000)\*\* on 2 images", report), report
+    assert "Backbone weights: none: small has no ImageNet weights" in report
+    results = json.loads((out / "results.json").read_text())
+    assert results["steps"] == interrupted["best_step"] and results["test_images"] == 2
