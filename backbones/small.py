@@ -8,7 +8,7 @@ from ssdzoo.models.registry import register_backbone
 
 @register_backbone("small", cut_layer="block3_pool", preprocessing="tf", min_input=32,
                    pretrained=False)
-def small(input_shape, weights, width: int = 32):
+def small(input_shape: tuple[int, int, int], weights: str | None, width: int = 32) -> keras.Model:
     """VGG-like, BatchNorm, average pooling; no pretrained weights (train from scratch)."""
     inputs = keras.Input(input_shape, name="input")
     x = inputs

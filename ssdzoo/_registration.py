@@ -38,6 +38,9 @@ class _Tracked(importlib.abc.Loader):
     def __init__(self, loader: importlib.abc.Loader):
         self.loader = loader
 
+    def __getattr__(self, name: str):  # get_code, get_resource_reader…: runpy and friends need them
+        return getattr(self.loader, name)
+
     def create_module(self, spec):
         return self.loader.create_module(spec)
 

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 #: Modules of this package, one per command (or group of commands), in ``--help`` order.
 COMMAND_MODULES = ("info", "train", "evaluate", "predict", "bench", "data", "weights")
@@ -18,7 +19,8 @@ COMMAND_MODULES = ("info", "train", "evaluate", "predict", "bench", "data", "wei
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line (``ssdzoo X: error: …``), exit 2."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -28,13 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    parser.set_defaults(commands=sub.choices)  # command name -> its parser, for usage errors
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (2 for bad input, with one line on stderr)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # reported by the command's parser: "ssdzoo train: error: …"
+        args.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for messages such as "resume with"
     try:
         return args.func(args)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ssdzoo.data.records import Dataset
 
 
-def load_records(path: str, fmt: str | None, split: str | None):
+def load_records(path: str, fmt: str | None, split: str | None) -> Dataset:
     """The records of a dataset folder or file; ``FileNotFoundError`` when it is not there."""
     from ssdzoo.data.readers import load
 

@@ -10,6 +10,9 @@ import sys
 import typing
 import warnings
 
+if typing.TYPE_CHECKING:
+    from ssdzoo.training.config import TrainConfig
+
 
 def _bool(text: str) -> bool:
     words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -51,10 +54,11 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The run's :class:`TrainConfig`: the TOML file, then the flags over it. Backbone options
-    of a config file that the chosen backbone does not take are dropped with a warning; the
-    same options given as flags are an error."""
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's :class:`TrainConfig`: the TOML file, then the flags over it.
+
+    Backbone options of a config file that the chosen backbone does not take are dropped with a
+    warning; the same options given as flags are an error."""
     from ssdzoo.training.config import TrainConfig
 
     values = dataclasses.asdict(TrainConfig.from_toml(args.config)) if args.config else {}

@@ -54,11 +54,13 @@ class AnchorConfig:
         return [2 + 2 * len(r) for r in self.aspect_ratios]
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-able dict (scales as fractions of the input size, steps in pixels)."""
         return {k: (list(map(list, v)) if k == "aspect_ratios" else v)
                 for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> AnchorConfig:
+        """The config of a :meth:`to_dict` dict (lists become tuples)."""
         d = dict(d)
         d["scales"] = tuple(d["scales"])
         d["aspect_ratios"] = tuple(tuple(r) for r in d["aspect_ratios"])

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from ssdzoo.utils.typing import TensorLike
+
 VARIANCES = (0.1, 0.2)
 #: torchvision's ``BoxCoder`` clamp on the decoded log-size: boxes at most 1000/16 anchors wide.
 CLIP_LOG_SIZE = math.log(1000.0 / 16)
@@ -21,13 +23,13 @@ CLIP_LOG_SIZE = math.log(1000.0 / 16)
 EPS = 1e-8
 
 
-def box_area(boxes):
+def box_area(boxes: TensorLike) -> TensorLike:
     """Area of ``(..., 4)`` x1y1x2y2 boxes (0 for inverted boxes)."""
     return ops.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * ops.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
 
 
-def box_iou(boxes1, boxes2):
-    """IoU of every box in ``(..., M, 4)`` with every box in ``(N, 4)`` → ``(..., M, N)``."""
+def box_iou(boxes1: TensorLike, boxes2: TensorLike) -> TensorLike:
+    """IoU of every x1y1x2y2 box in ``(..., M, 4)`` with every box in ``(N, 4)`` (same units) → ``(..., M, N)``."""
     boxes2 = ops.convert_to_tensor(boxes2, "float32")
     # One coordinate at a time: no (..., M, N, 2) temporaries.
     c1 = [ops.expand_dims(boxes1[..., i], -1) for i in range(4)]
@@ -39,7 +41,7 @@ def box_iou(boxes1, boxes2):
     return inter / ops.maximum(union, EPS)
 
 
-def centre_size(boxes):
+def centre_size(boxes: TensorLike) -> tuple[TensorLike, TensorLike]:
     """x1y1x2y2 boxes ``(..., 4)`` → (centres ``(..., 2)``, sizes ``(..., 2)``), same units."""
     wh = boxes[..., 2:] - boxes[..., :2]
     return boxes[..., :2] + wh / 2, wh
@@ -59,17 +61,18 @@ class BoxCoder:
         self.variances = (float(variances[0]), float(variances[1]))
         self.clip_log_size = float(clip_log_size)
 
-    def encode(self, boxes, anchors):
-        """Boxes ``(..., A, 4)`` → offsets ``(..., A, 4)`` relative to ``anchors (A, 4)``."""
+    def encode(self, boxes: TensorLike, anchors: TensorLike) -> TensorLike:
+        """Normalised x1y1x2y2 boxes ``(..., A, 4)`` → offsets ``(..., A, 4)`` to ``anchors (A, 4)``."""
         c, wh = centre_size(boxes)
         ac, awh = centre_size(ops.convert_to_tensor(anchors, "float32"))
         t_c = (c - ac) / awh / self.variances[0]
         t_wh = ops.log(ops.maximum(wh, EPS) / awh) / self.variances[1]
         return ops.concatenate([t_c, t_wh], axis=-1)
 
-    def decode(self, offsets, anchors):
-        """Offsets ``(..., A, 4)`` → normalised x1y1x2y2 boxes ``(..., A, 4)`` (inverse of
-        :meth:`encode`; log-sizes clamped at ``clip_log_size``)."""
+    def decode(self, offsets: TensorLike, anchors: TensorLike) -> TensorLike:
+        """Offsets ``(..., A, 4)`` → normalised x1y1x2y2 boxes ``(..., A, 4)`` (inverse of :meth:`encode`).
+
+        Log-sizes are clamped at ``clip_log_size``."""
         offsets = ops.convert_to_tensor(offsets, "float32")
         ac, awh = centre_size(ops.convert_to_tensor(anchors, "float32"))
         c = ac + offsets[..., :2] * self.variances[0] * awh
@@ -103,13 +106,15 @@ def _coder(variances: Sequence[float] | None) -> BoxCoder:
     return DEFAULT_BOX_CODER if variances is None else BoxCoder(variances)
 
 
-def encode_boxes(boxes, anchors, variances: Sequence[float] | None = None):
-    """Boxes ``(..., A, 4)`` → offsets ``(..., A, 4)`` relative to ``anchors (A, 4)``
-    (:meth:`BoxCoder.encode`, default coder unless ``variances`` is given)."""
+def encode_boxes(boxes: TensorLike, anchors: TensorLike, variances: Sequence[float] | None = None) -> TensorLike:
+    """Normalised x1y1x2y2 boxes ``(..., A, 4)`` → offsets ``(..., A, 4)`` to ``anchors (A, 4)``.
+
+    :meth:`BoxCoder.encode` with the default coder unless ``variances`` is given."""
     return _coder(variances).encode(boxes, anchors)
 
 
-def decode_boxes(offsets, anchors, variances: Sequence[float] | None = None):
-    """Offsets ``(..., A, 4)`` → normalised x1y1x2y2 boxes ``(..., A, 4)``
-    (:meth:`BoxCoder.decode`, default coder unless ``variances`` is given)."""
+def decode_boxes(offsets: TensorLike, anchors: TensorLike, variances: Sequence[float] | None = None) -> TensorLike:
+    """Offsets ``(..., A, 4)`` to ``anchors (A, 4)`` → normalised x1y1x2y2 boxes ``(..., A, 4)``.
+
+    :meth:`BoxCoder.decode` with the default coder unless ``variances`` is given."""
     return _coder(variances).decode(offsets, anchors)

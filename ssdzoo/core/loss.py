@@ -8,9 +8,11 @@ from keras import ops
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class MultiBoxLoss(keras.losses.Loss):
-    """Smooth-L1 box loss on positive anchors + softmax cross-entropy on positives and the
-    hardest negatives (``neg_pos_ratio`` per positive, per image), summed over the batch and
-    divided by the number of positives (0 when there are none).
+    """SSD MultiBox loss (smooth-L1 boxes + hard-negative-mined cross-entropy), per positive.
+
+    Smooth-L1 box loss on positive anchors + softmax cross-entropy on positives and the hardest
+    negatives (``neg_pos_ratio`` per positive, per image), summed over the batch and divided by
+    the number of positives (0 when there are none).
 
     ``y_true``: ``(B, A, 5)`` from :func:`ssdzoo.encode_targets`; ``y_pred``: the model output
     ``(B, A, 4 + num_classes + 1)``. Computed in float32 (safe under ``mixed_float16``).

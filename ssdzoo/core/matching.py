@@ -6,9 +6,11 @@ from __future__ import annotations
 from keras import ops
 
 from ssdzoo.core.box_coder import DEFAULT_BOX_CODER, EPS, BoxCoder, box_iou, centre_size
+from ssdzoo.utils.typing import TensorLike
 
 
-def encode_targets(boxes, labels, anchors, iou_threshold: float = 0.5, box_coder: BoxCoder | None = None):
+def encode_targets(boxes: TensorLike, labels: TensorLike, anchors: TensorLike, iou_threshold: float = 0.5,
+                   box_coder: BoxCoder | None = None) -> TensorLike:
     """Match ground truth to anchors and encode the SSD training targets.
 
     Each ground-truth box is given its best anchor (even below the threshold); every other
@@ -62,9 +64,11 @@ def encode_targets(boxes, labels, anchors, iou_threshold: float = 0.5, box_coder
     return targets[0] if single else targets
 
 
-def decode_targets(targets, anchors, box_coder: BoxCoder | None = None):
-    """Inverse of :func:`encode_targets` on matched anchors: ``(..., A, 5)`` →
-    (boxes ``(..., A, 4)`` normalised x1y1x2y2, labels ``(..., A)`` int32, 0-based, -1 unmatched)."""
+def decode_targets(targets: TensorLike, anchors: TensorLike,
+                   box_coder: BoxCoder | None = None) -> tuple[TensorLike, TensorLike]:
+    """Inverse of :func:`encode_targets` on matched anchors: ``(..., A, 5)`` → (boxes, labels).
+
+    Returns (boxes ``(..., A, 4)`` normalised x1y1x2y2, labels ``(..., A)`` int32, 0-based, -1 unmatched)."""
     targets = ops.convert_to_tensor(targets, "float32")
     labels = ops.cast(targets[..., 4], "int32") - 1
     return (box_coder or DEFAULT_BOX_CODER).decode(targets[..., :4], anchors), labels

@@ -8,8 +8,10 @@ from keras import ops
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The SSD recipe: linear warm-up from ``warmup_start * lr`` over ``warmup_steps``, then
-    ``lr`` multiplied by ``factor`` at each step in ``boundaries`` (e.g. 80k and 100k of 120k)."""
+    """The SSD learning-rate recipe: linear warm-up, then step decay (rates per optimizer step).
+
+    Linear warm-up from ``warmup_start * lr`` over ``warmup_steps``, then ``lr`` multiplied by
+    ``factor`` at each step in ``boundaries`` (e.g. 80k and 100k of 120k)."""
 
     def __init__(self, lr: float, boundaries: list[int], factor: float = 0.1,
                  warmup_steps: int = 0, warmup_start: float = 0.01):

@@ -4,10 +4,17 @@ Boxes are pixels of the original image, ``x1 y1 x2 y2`` float32; labels are 0-ba
 into ``class_names``. Nothing here imports TensorFlow.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .check import CheckReport, DataWarning, Finding
 from .readers import FORMATS, check, detect_format, load, read_coco, read_csv, read_voc, read_vott, read_yolo
 from .records import Dataset, Record
 from .writers import WRITE_FORMATS, convert, write, write_coco, write_voc, write_yolo
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = [
     "Record", "Dataset", "load", "convert", "check", "CheckReport", "Finding", "DataWarning",
@@ -17,7 +24,7 @@ __all__ = [
 
 
 # --- tf.data input pipeline: TensorFlow is imported on first call only -------------------
-def pipeline(*args, **kwargs):
+def pipeline(*args, **kwargs) -> tf.data.Dataset:
     """:func:`ssdzoo.data.tfdata.pipeline` (imports TensorFlow when called)."""
     from .tfdata import pipeline as _pipeline
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from ssdzoo.core.box_coder import box_iou
+from ssdzoo.utils.typing import TensorLike
 
 #: ImageNet mean pixel, RGB, 0-255: the fill of the zoom-out canvas.
 MEAN_RGB = (123.68, 116.78, 103.94)
@@ -49,10 +50,10 @@ def _apply_if(flag, fn, image, seed):
     return tf.cond(flag, lambda: tf.clip_by_value(fn(image, seed), 0.0, 255.0), lambda: image)
 
 
-def photometric_distort(image, seed, *, brightness_delta: float = 32.0,
+def photometric_distort(image: TensorLike, seed: TensorLike, *, brightness_delta: float = 32.0,
                         contrast_range: tuple[float, float] = (0.5, 1.5),
                         saturation_range: tuple[float, float] = (0.5, 1.5),
-                        hue_delta: float = 18.0):
+                        hue_delta: float = 18.0) -> TensorLike:
     """SSD colour distortion of a float32 0-255 RGB image (Caffe SSD order and settings).
 
     Brightness (add ``[-delta, delta]`` grey levels), then with probability 0.5 either
@@ -86,18 +87,18 @@ def photometric_distort(image, seed, *, brightness_delta: float = 32.0,
 # --------------------------------------------------------------------------- windows
 
 
-def window_boxes(boxes, window):
-    """Express normalised x1y1x2y2 ``boxes`` in the coordinates of ``window`` (x1 <= x2 kept,
-    so a mirrored window mirrors the boxes)."""
+def window_boxes(boxes: TensorLike, window: TensorLike) -> TensorLike:
+    """Express normalised x1y1x2y2 ``boxes (N, 4)`` in the coordinates of ``window (4,)``.
+
+    x1 <= x2 is kept, so a mirrored window mirrors the boxes."""
     window = tf.convert_to_tensor(window, tf.float32)
     origin, size = window[:2], window[2:] - window[:2]
     pts = (tf.reshape(boxes, (-1, 2, 2)) - origin) / size
     return tf.concat([tf.reduce_min(pts, axis=1), tf.reduce_max(pts, axis=1)], axis=-1)
 
 
-def compose_windows(outer, inner):
-    """The window ``inner`` (given in the coordinates of ``outer``) in ``outer``'s parent's
-    coordinates."""
+def compose_windows(outer: TensorLike, inner: TensorLike) -> TensorLike:
+    """The x1y1x2y2 window ``inner`` (in ``outer``'s coordinates) in ``outer``'s parent's coordinates."""
     outer = tf.convert_to_tensor(outer, tf.float32)
     inner = tf.convert_to_tensor(inner, tf.float32)
     origin, size = outer[:2], outer[2:] - outer[:2]
@@ -135,10 +136,12 @@ def _resample(image, window, size):
                                     tf.zeros((1,), tf.int32), size, extrapolation_value=-1.0)[0]
 
 
-def render_window(image, window, size, fill: Sequence[float] = MEAN_RGB):
-    """Resample ``window`` of ``image`` (any real dtype, values >= 0) to ``size`` =
-    (height, width) pixels, bilinear, float32, with the RGB ``fill`` outside the image.
-    For the full window this equals ``tf.image.resize`` when downscaling."""
+def render_window(image: TensorLike, window: TensorLike, size: TensorLike,
+                  fill: Sequence[float] = MEAN_RGB) -> TensorLike:
+    """Resample normalised x1y1x2y2 ``window`` of ``image`` to ``size`` = (height, width) pixels.
+
+    ``image`` has any real dtype, values >= 0; the result is bilinear, float32, with the RGB
+    ``fill`` outside the image. For the full window this equals ``tf.image.resize`` when downscaling."""
     out = _resample(image, window, size)
     return tf.where(out < 0.0, tf.constant(fill, tf.float32), out)
 
@@ -151,9 +154,11 @@ def _natural_size(image, window):
     return tf.maximum(tf.cast(tf.round(extent), tf.int32), 1)
 
 
-def sample_expand(seed, *, max_ratio: float = 4.0, prob: float = 0.5):
-    """Zoom-out window: with probability ``prob`` a canvas ``r`` times the image (``r`` uniform
-    in [1, max_ratio]) with the image at a uniform random position; else the full window."""
+def sample_expand(seed: TensorLike, *, max_ratio: float = 4.0, prob: float = 0.5) -> TensorLike:
+    """Zoom-out window ``(4,)`` x1y1x2y2 in image units (the canvas of the expanded image).
+
+    With probability ``prob`` a canvas ``r`` times the image (``r`` uniform in [1, max_ratio]) with
+    the image at a uniform random position; else the full window."""
     coin_seed, ratio_seed, pos_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     ratio = _uniform(ratio_seed, 1.0, max_ratio)
     offset = _uniform(pos_seed, 0.0, 1.0, (2,)) * (ratio - 1.0)
@@ -169,9 +174,9 @@ def _centres_inside(boxes, windows):
     return tf.reduce_all((centres >= windows[..., :2]) & (centres <= windows[..., 2:]), axis=-1)
 
 
-def sample_crop(boxes, seed, *, min_ious: Sequence[float | None] = SSD_MIN_IOUS,
+def sample_crop(boxes: TensorLike, seed: TensorLike, *, min_ious: Sequence[float | None] = SSD_MIN_IOUS,
                 max_trials: int = 50, scale: tuple[float, float] = (0.3, 1.0),
-                aspect_ratio: tuple[float, float] = (0.5, 2.0)):
+                aspect_ratio: tuple[float, float] = (0.5, 2.0)) -> TensorLike:
     """The SSD patch sampler: a crop window in [0, 1] for normalised x1y1x2y2 ``boxes``.
 
     Picks one option of ``min_ious`` uniformly; ``None`` returns the full window. Otherwise up
@@ -216,16 +221,17 @@ def sample_crop(boxes, seed, *, min_ious: Sequence[float | None] = SSD_MIN_IOUS,
     return window
 
 
-def crop_boxes(boxes, labels, window):
-    """Keep the boxes whose centre lies inside ``window`` (in [0, 1]), clip them to it and
-    express them in its coordinates. Returns (boxes ``(K, 4)``, labels ``(K,)``)."""
+def crop_boxes(boxes: TensorLike, labels: TensorLike, window: TensorLike) -> tuple[TensorLike, TensorLike]:
+    """Boxes ``(N, 4)`` normalised x1y1x2y2 whose centre is in ``window``, clipped, in its coordinates.
+
+    Returns (boxes ``(K, 4)`` normalised to ``window``, their labels ``(K,)``)."""
     window = tf.convert_to_tensor(window, tf.float32)
     keep = _centres_inside(boxes, window)
     boxes = tf.clip_by_value(window_boxes(tf.boolean_mask(boxes, keep), window), 0.0, 1.0)
     return boxes, tf.boolean_mask(labels, keep)
 
 
-def sample_flip(seed, prob: float = 0.5):
+def sample_flip(seed: TensorLike, prob: float = 0.5) -> TensorLike:
     """Horizontal mirror window ``(1, 0, 0, 1)`` with probability ``prob``, else the full one."""
     return tf.where(_coin(seed, prob), tf.constant((1.0, 0.0, 0.0, 1.0)), tf.constant(FULL_WINDOW))
 
@@ -233,37 +239,45 @@ def sample_flip(seed, prob: float = 0.5):
 # --------------------------------------------------------------------------- public ops
 
 
-def expand(image, boxes, seed, *, max_ratio: float = 4.0, prob: float = 0.5,
-           mean: Sequence[float] = MEAN_RGB):
-    """Zoom out (see :func:`sample_expand`) onto a canvas filled with ``mean``.
-    Returns (image on the canvas at the image's resolution, boxes normalised to the canvas)."""
+def expand(image: TensorLike, boxes: TensorLike, seed: TensorLike, *, max_ratio: float = 4.0, prob: float = 0.5,
+           mean: Sequence[float] = MEAN_RGB) -> tuple[TensorLike, TensorLike]:
+    """Zoom out (see :func:`sample_expand`) onto a canvas filled with the RGB ``mean``.
+
+    Returns (image on the canvas at the image's resolution, boxes ``(N, 4)`` x1y1x2y2 normalised
+    to the canvas)."""
     window = sample_expand(seed, max_ratio=max_ratio, prob=prob)
     return render_window(image, window, _natural_size(image, window), mean), window_boxes(boxes, window)
 
 
-def random_crop(image, boxes, labels, seed, **sampler_kwargs):
-    """SSD random crop (see :func:`sample_crop` for the sampler and its keyword arguments).
+def random_crop(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: TensorLike,
+                **sampler_kwargs) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """SSD random crop of an image and its normalised x1y1x2y2 boxes (sampler: :func:`sample_crop`).
+
     Returns (cropped image, kept boxes clipped and normalised to the crop, their labels)."""
     window = sample_crop(boxes, seed, **sampler_kwargs)
     boxes, labels = crop_boxes(boxes, labels, window)
     return render_window(image, window, _natural_size(image, window)), boxes, labels
 
 
-def random_flip(image, boxes, seed, prob: float = 0.5):
+def random_flip(image: TensorLike, boxes: TensorLike, seed: TensorLike,
+                prob: float = 0.5) -> tuple[TensorLike, TensorLike]:
     """Horizontal flip with probability ``prob``: boxes become ``x1' = 1 - x2, x2' = 1 - x1``."""
     window = sample_flip(seed, prob)
     image = tf.cond(window[0] > window[2], lambda: tf.reverse(image, axis=[1]), lambda: image)
     return image, window_boxes(boxes, window)
 
 
-def resize(image, size):
+def resize(image: TensorLike, size: TensorLike) -> TensorLike:
     """Bilinear resize to ``size`` = (height, width); normalised boxes are unchanged by it."""
     return tf.image.resize(image, size)
 
 
-def ssd_augment(image, boxes, labels, seed, out_size):
-    """The full SSD training augmentation: zoom-out, SSD crop, horizontal flip and resize to
-    ``out_size`` = (height, width) in a single resampling, then photometric distortion.
+def ssd_augment(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: TensorLike,
+                out_size: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """The full SSD training augmentation of an RGB image and its normalised x1y1x2y2 boxes.
+
+    Zoom-out, SSD crop, horizontal flip and resize to ``out_size`` = (height, width) in a single
+    resampling, then photometric distortion.
 
     ``image`` may be uint8 or float 0-255. The colour steps are per-pixel, so they are applied
     at the output size (cost independent of the source size) and to the image pixels only:

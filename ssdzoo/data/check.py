@@ -72,6 +72,7 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
+        """Whether ``load`` drops something for it (a box dropped or an image skipped)."""
         return self.action in _ERRORS
 
     def __str__(self) -> str:
@@ -104,10 +105,12 @@ class CheckReport:
 
     @property
     def errors(self) -> list[Finding]:
+        """The findings for which something was dropped or skipped."""
         return [f for f in self.findings if f.is_error]
 
     @property
     def warnings(self) -> list[Finding]:
+        """The findings for which the data was kept (possibly clipped)."""
         return [f for f in self.findings if not f.is_error]
 
     def __str__(self) -> str:
@@ -217,7 +220,7 @@ def probe_image(path: str | Path, full: bool = True) -> tuple[int, int]:
 
 def check_image(image_path: str, stated: tuple[int, int] | None, full: bool = True
                 ) -> tuple[tuple[int, int] | None, list[Finding]]:
-    """Check one image file against the size its annotation states ``(width, height)``.
+    """Check one image file against the size its annotation states, ``(width, height)`` in pixels.
 
     Returns the real size (None when the image is missing or unreadable, and then the
     findings hold an ``image skipped`` error) and the findings.

@@ -9,14 +9,19 @@ with 0 = background), encoded for the whole batch at once by
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from ssdzoo.core.matching import encode_targets
+from ssdzoo.utils.typing import TensorLike
 
 from . import augment as aug
 from .records import Dataset, Record
+
+if TYPE_CHECKING:
+    import keras
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -47,9 +52,11 @@ def _record_tensors(records: Sequence[Record]) -> tuple[np.ndarray, ...]:
     return np.asarray([str(r.image_path) for r in records]), boxes, labels
 
 
-def load_example(path, boxes, labels):
-    """Read and decode one image (JPEG/PNG/BMP/GIF; grey and RGBA become RGB) and turn its
-    padded pixel boxes into normalised x1y1x2y2 in [0, 1], dropping padding and empty boxes.
+def load_example(path: TensorLike, boxes: TensorLike,
+                 labels: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """Read one image file and normalise its padded pixel x1y1x2y2 boxes to [0, 1].
+
+    Decodes JPEG/PNG/BMP/GIF (grey and RGBA become RGB) and drops padding and empty boxes.
 
     Returns (image ``(H, W, 3)`` uint8, boxes ``(K, 4)`` float32, labels ``(K,)`` int32).
     """
@@ -60,7 +67,8 @@ def load_example(path, boxes, labels):
     return image, tf.boolean_mask(boxes, keep), tf.boolean_mask(labels, keep)
 
 
-def pipeline(dataset: Dataset | Sequence[Record], model=None, *, anchors=None,
+def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = None, *,
+             anchors: TensorLike | None = None,
              input_size: int | tuple[int, int] | None = None, batch_size: int = 16,
              augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
              cache: bool = False, drop_remainder: bool | None = None,

@@ -52,8 +52,10 @@ def _number(value: float) -> str:
 
 
 def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
-    """Write Pascal VOC: ``Annotations/<stem>.xml``, ``JPEGImages/``, ``classes.txt`` and,
-    with ``split``, ``ImageSets/Main/<split>.txt``. Returns ``out_dir``.
+    """Write Pascal VOC (pixel x1 y1 x2 y2 boxes) into ``out_dir``; returns ``out_dir``.
+
+    Writes ``Annotations/<stem>.xml``, ``JPEGImages/``, ``classes.txt`` and, with ``split``,
+    ``ImageSets/Main/<split>.txt``.
     """
     out = Path(out_dir)
     (out / "Annotations").mkdir(parents=True, exist_ok=True)
@@ -150,8 +152,9 @@ def write(dataset: Dataset, out_dir: str | Path, format: str, split: str | None 
 def convert(src_path: str | Path, src_format: str | None, dst_dir: str | Path, dst_format: str,
             split: str | None = None, class_names: Sequence[str] | None = None,
             check_images: bool = True, strict: bool = False) -> Dataset:
-    """Load a dataset (checked like ``load``: defects dropped with a warning) and write it in
-    ``dst_format`` under ``dst_dir``, keeping the split name. Returns what was written.
+    """Load a dataset and write it in ``dst_format`` under ``dst_dir``; returns what was written.
+
+    The dataset is checked like ``load`` (defects dropped with a warning); the split name is kept.
     """
     writer = _writer(dst_format)
     dataset = load(src_path, src_format, split, class_names, check_images, strict)

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+    from ssdzoo.models.ssd import SSD
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 10, warmup: int = 2) -> float:
@@ -22,16 +28,17 @@ def median_seconds(fn: Callable[[], object], repeats: int = 10, warmup: int = 2)
     return statistics.median(times)
 
 
-def inference_seconds(model, batch_size: int = 1, repeats: int = 10) -> float:
-    """Median seconds of ``model.detect`` (forward + decode + NMS) on a batch of random
-    images at the model's input size."""
+def inference_seconds(model: SSD, batch_size: int = 1, repeats: int = 10) -> float:
+    """Median seconds of ``model.detect`` (forward + decode + NMS) on a batch of random images.
+
+    The images are RGB 0-255 at the model's input size."""
     size = model.input_shape[1:3]
     images = np.random.default_rng(0).integers(0, 255, (batch_size, *size, 3), dtype=np.uint8)
     return median_seconds(lambda: model.detect(images, preset="evaluate", batch_size=batch_size),
                           repeats=repeats)
 
 
-def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
+def train_step_seconds(model: keras.Model, batch_size: int = 8, repeats: int = 5) -> float:
     """Median seconds of one SGD training step with the MultiBox loss on random data."""
     import keras
 
@@ -51,8 +58,7 @@ def train_step_seconds(model, batch_size: int = 8, repeats: int = 5) -> float:
 
 def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_steps: bool = True,
                  head_width: float = 1.0, head: str = "ssd") -> dict:
-    """Size and speed of one backbone's SSD300 with ``head`` (random weights; speed does not
-    depend on them)."""
+    """Size and speed of one backbone's SSD300 with ``head`` (random weights: speed does not need them)."""
     from ssdzoo.models.builders import build
     from ssdzoo.models.profile import summarize
 
@@ -66,8 +72,10 @@ def backbone_row(name: str, num_classes: int = 20, repeats: int = 10, train_step
 
 
 def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
-    """Markdown table of :func:`backbone_row` results; speed ratios against VGG16 with the
-    ``ssd`` head (the original SSD) when it is among them, else the first row."""
+    """Markdown table of :func:`backbone_row` results, with speed ratios to a reference row.
+
+    The reference is VGG16 with the ``ssd`` head (the original SSD) when it is among the rows,
+    else the first row."""
     import os
     import platform
 
@@ -89,12 +97,14 @@ def bench_table(rows: list[dict], head_width: float = 1.0) -> str:
             f"+ NMS.\n\n" + markdown_table(header, table))
 
 
-def run_bench(backbones=None, out: str = "bench", results=None, repeats: int = 10,
+def run_bench(backbones: Sequence[str] | None = None, out: str = "bench",
+              results: Sequence[str] | None = None, repeats: int = 10,
               train_steps: bool = True, head_width: float = 1.0,
               heads: tuple[str, ...] = ("ssd",)) -> list[dict]:
-    """``ssdzoo bench``: a row per backbone and head (params, GFLOPs, latency at batch 1 and
-    throughput at batch 8 incl. NMS, training images/s), written as ``bench.csv`` and
-    ``bench.md`` in ``out``; with training ``results.json`` files, also ``map_vs_fps.png``."""
+    """``ssdzoo bench``: a row per backbone and head, written as ``bench.csv`` and ``bench.md`` in ``out``.
+
+    Rows hold params, GFLOPs, latency at batch 1 and throughput at batch 8 incl. NMS and training
+    images/s; with training ``results.json`` files, also ``map_vs_fps.png``."""
     import csv
     import json
     import os

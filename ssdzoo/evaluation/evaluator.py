@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ssdzoo.data.records import Record
+from ssdzoo.data.records import Dataset, Record
 from ssdzoo.models.detector import Detections, detect
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
 
 
 @dataclasses.dataclass
@@ -41,7 +46,7 @@ class EvalResult:
         return self.table()
 
 
-def evaluate(model, records, *, iou_thresh: float = 0.5, coco: bool = True,
+def evaluate(model: SSD, records: Dataset | Sequence[Record], *, iou_thresh: float = 0.5, coco: bool = True,
              batch_size: int = 8, verbose: bool = True) -> EvalResult:
     """Run ``model.detect`` (preset "evaluate") on ``records`` and score it.
 

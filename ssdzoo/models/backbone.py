@@ -17,7 +17,8 @@ class WeightsUnavailableError(RuntimeError):
 
 
 def alignment(size: int, target: int) -> tuple[int, int] | None:
-    """``(kernel, stride)`` of the valid Conv2DTranspose taking a ``size`` map to ``target``;
+    """``(kernel, stride)`` of the valid Conv2DTranspose taking a ``size`` map to ``target`` (pixels).
+
     ``(0, 0)`` when no alignment is needed, ``None`` when no small transposed conv fits."""
     if size == target:
         return (0, 0)
@@ -35,9 +36,10 @@ def _snake(name: str) -> str:
 
 
 def canonicalize_names(model: keras.Model) -> None:
-    """Rename auto-numbered layers (``conv2d_95``) by position (``conv2d``, ``conv2d_1``, …) so
-    that names do not depend on what else was built in the process (needed to reload
-    ``.keras`` files and to transfer weights between models)."""
+    """Rename auto-numbered layers (``conv2d_95``) by position (``conv2d``, ``conv2d_1``, …).
+
+    Names then do not depend on what else was built in the process (needed to reload ``.keras``
+    files and to transfer weights between models)."""
     counts: dict[str, int] = {}
     for layer in model.layers:
         base = _snake(type(layer).__name__)
@@ -100,7 +102,7 @@ def _try_load(model: keras.Model, path: str) -> bool:
         return False
 
 
-def build_backbone(spec: BackboneSpec, input_size: int, weights, cut_layer: str,
+def build_backbone(spec: BackboneSpec, input_size: int, weights: str | None, cut_layer: str,
                    target: int, options: dict) -> keras.Model:
     """The registry network cut at ``cut_layer``, as a ``keras.Model`` named ``backbone``."""
     shape = (input_size, input_size, 3)

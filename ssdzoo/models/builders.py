@@ -13,7 +13,8 @@ from ssdzoo.models.ssd import SSD
 from ssdzoo.models.weights import is_weight_set_name, load_weight_set
 
 
-def build(backbone: str = "vgg16", num_classes: int = 20, *, weights="imagenet", **kwargs) -> SSD:
+def build(backbone: str = "vgg16", num_classes: int = 20, *, weights: str | None = "imagenet",
+          **kwargs) -> SSD:
     """Build an SSD detector: ``build("mobilenet", 3, head="lite", head_width=0.5, alpha=0.5)``.
 
     Args:
@@ -38,9 +39,10 @@ def build(backbone: str = "vgg16", num_classes: int = 20, *, weights="imagenet",
 
 
 def build_imagenet_or_scratch(backbone: str, num_classes: int, **kwargs) -> tuple[SSD, str]:
-    """:func:`build` with ImageNet weights where they can be had, else with random ones: the
-    backbone has none (``small``) or they are unreachable (offline; this prints a warning).
-    ``kwargs`` go to :func:`build`. Returns ``(model, note)``; the note says which, for reports."""
+    """:func:`build` with ImageNet weights where they can be had, else random ones: ``(model, note)``.
+
+    Random when the backbone has none (``small``) or they are unreachable (offline; this prints a
+    warning). ``kwargs`` go to :func:`build`; the note says which, for reports."""
     if not get_backbone(backbone).pretrained:
         return (build(backbone, num_classes, weights=None, **kwargs),
                 f"none: {backbone} has no ImageNet weights, trained from scratch")

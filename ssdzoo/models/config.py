@@ -56,7 +56,8 @@ class ArchConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> ArchConfig:
-        """Config from :meth:`to_dict` output or keywords; missing keys take their defaults,
+        """Config from :meth:`to_dict` output or keywords; missing keys take their defaults.
+
         ``anchors`` and ``box_coder`` may be dicts."""
         values = dict(values)
         if isinstance(values.get("anchors"), dict):
@@ -69,8 +70,9 @@ class ArchConfig:
 
     @classmethod
     def from_build_args(cls, backbone: str, num_classes: int, **kwargs) -> ArchConfig:
-        """Config from :func:`ssdzoo.build`-style arguments: fields by name, every other
-        keyword a backbone option (``alpha=0.5``)."""
+        """Config from :func:`ssdzoo.build`-style arguments (fields by name, the rest backbone options).
+
+        Every keyword that is not a field is a backbone option (``alpha=0.5``)."""
         fields = set(cls.field_names())
         options = {k: kwargs.pop(k) for k in list(kwargs) if k not in fields}
         kwargs["backbone_options"] = {**(kwargs.get("backbone_options") or {}), **options}
@@ -95,8 +97,9 @@ class ArchConfig:
         return {k: v for k, v in self.to_dict().items() if v != default[k]}
 
     def resolved(self) -> ArchConfig:
-        """A copy with every default filled in (canonical backbone name, cut layer, anchors,
-        class names, checked backbone options); ``ValueError`` for a bad setting."""
+        """A copy with every default filled in; ``ValueError`` for a bad setting.
+
+        Fills the canonical backbone name, cut layer, anchors, class names and checked backbone options."""
         num_classes = self.num_classes
         if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
             raise ValueError(f"num_classes must be an integer >= 1 (foreground classes), got {num_classes!r}")

@@ -8,15 +8,18 @@ import keras
 import numpy as np
 
 from ssdzoo.core.box_coder import BoxCoder
+from ssdzoo.utils.typing import TensorLike
 
 #: The keys of a decoded batch, in the order of :func:`decode_detections`' tuple form.
 OUTPUT_KEYS = ("boxes", "scores", "classes", "num_detections")
 
 
-def decode_detections(predictions, anchors, box_coder: BoxCoder, score_threshold: float,
+def decode_detections(predictions: TensorLike, anchors: TensorLike, box_coder: BoxCoder, score_threshold: float,
                       iou_threshold: float, max_detections: int) -> dict:
-    """Decode ``(B, A, 4 + C + 1)`` model outputs (offsets, logits, class 0 background) against
-    ``anchors (A, 4)`` normalised x1y1x2y2 and run per-class NMS (thresholds may be tensors).
+    """Decode ``(B, A, 4 + C + 1)`` outputs to normalised x1y1x2y2 boxes and run per-class NMS.
+
+    Outputs are offsets, logits (class 0 background) against ``anchors (A, 4)`` normalised
+    x1y1x2y2; the thresholds may be tensors.
 
     Returns:
         ``{"boxes": (B, K, 4)`` float32 normalised x1y1x2y2 clipped to [0, 1],
@@ -54,7 +57,7 @@ class DetectionDecoder(keras.layers.Layer):
         max_detections: detections kept per image (and per class).
     """
 
-    def __init__(self, anchors, box_coder: BoxCoder | dict | None = None, score_threshold: float = 0.01,
+    def __init__(self, anchors: TensorLike, box_coder: BoxCoder | dict | None = None, score_threshold: float = 0.01,
                  iou_threshold: float = 0.45, max_detections: int = 200, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import weakref
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -13,6 +14,10 @@ import numpy as np
 from ssdzoo.core.box_coder import BoxCoder
 from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
 from ssdzoo.utils.images import as_rgb, read_image
+from ssdzoo.utils.typing import ImagesLike, TensorLike
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
 
 #: Score threshold and detections kept per image for the two usual purposes.
 PRESETS = {
@@ -35,15 +40,17 @@ class Detections:
         return len(self.scores)
 
     def to_dict(self) -> dict:
+        """JSON-able dict: ``boxes`` pixel x1 y1 x2 y2 (2 decimals), ``scores``, ``labels``, ``names``."""
         return {"boxes": self.boxes.round(2).tolist(), "scores": self.scores.round(4).tolist(),
                 "labels": self.labels.tolist(), "names": self.names}
 
 
-def decode_predictions(predictions, anchors, *, score_threshold: float = 0.01,
+def decode_predictions(predictions: TensorLike, anchors: TensorLike, *, score_threshold: float = 0.01,
                        iou_threshold: float = 0.45, max_detections: int = 200,
-                       box_coder: BoxCoder | None = None):
-    """Decode a batch of raw model outputs and run per-class NMS, in one TF graph (the logic
-    of :class:`~ssdzoo.models.decoder.DetectionDecoder`).
+                       box_coder: BoxCoder | None = None) -> tuple[TensorLike, TensorLike, TensorLike, TensorLike]:
+    """Decode raw model outputs to normalised x1y1x2y2 boxes and run per-class NMS, in one TF graph.
+
+    The logic of :class:`~ssdzoo.models.decoder.DetectionDecoder`.
 
     Args:
         predictions: ``(B, A, 4 + C + 1)`` model output (offsets, logits; class 0 background).
@@ -91,7 +98,7 @@ def _infer_fn(model):
     return _INFER_FNS[model]
 
 
-def detect(model, images, *, preset: str = "visualize", score_threshold: float | None = None,
+def detect(model: SSD, images: ImagesLike, *, preset: str = "visualize", score_threshold: float | None = None,
            iou_threshold: float = 0.45, max_detections: int | None = None,
            batch_size: int = 8) -> list[Detections]:
     """Detect objects in images of any size.

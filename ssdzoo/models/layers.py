@@ -46,8 +46,9 @@ class Preprocess(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class L2Normalization(keras.layers.Layer):
-    """L2-normalise each position over channels, then multiply by a learnable per-channel
-    scale (initialised to ``scale``, 20 in SSD) — keeps conv4_3's large activations in range."""
+    """L2-normalise each position over channels, then multiply by a learnable per-channel scale.
+
+    The scale is initialised to ``scale`` (20 in SSD); it keeps conv4_3's large activations in range."""
 
     def __init__(self, scale: float = 20.0, epsilon: float = 1e-10, **kwargs):
         super().__init__(**kwargs)

@@ -15,9 +15,10 @@ def _layers(model: keras.Model):
             yield layer
 
 
-def layer_flops(layer) -> int:
-    """FLOPs (2 per multiply-add) of one forward pass of a conv (plain, depthwise or
-    transposed) or dense layer at batch 1."""
+def layer_flops(layer: keras.layers.Layer) -> int:
+    """FLOPs (2 per multiply-add) of one forward pass at batch 1 of a conv or dense layer.
+
+    Convolutions may be plain, depthwise or transposed; other layers count 0."""
     if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
                               keras.layers.Conv2DTranspose, keras.layers.Dense)):
         return 0
@@ -32,8 +33,9 @@ def layer_flops(layer) -> int:
 
 
 def summarize(model: keras.Model) -> dict:
-    """Backbone/head parameter counts, GFLOPs and the cut/alignment facts of an SSD model
-(head parameters: everything after the backbone, alignment included)."""
+    """Backbone/head parameter counts, GFLOPs and the cut/alignment facts of an SSD model.
+
+    Head parameters are everything after the backbone, alignment included."""
     backbone = model.get_layer("backbone")
     align = next((layer for layer in model.layers if layer.name == "align"), None)
     cut = backbone.output.shape

@@ -54,9 +54,10 @@ class BackboneSpec:
         return "options " + ", ".join(f"{k} (default {v!r})" for k, v in self.options.items())
 
     def check_options(self, options: dict) -> dict:
-        """``options`` with each value converted to its default's type; ``ValueError`` naming
-        the option, this backbone and the options it takes for an unknown option or a value
-        that does not convert."""
+        """``options`` with each value converted to its default's type.
+
+        ``ValueError`` naming the option, this backbone and the options it takes for an unknown option
+        or a value that does not convert."""
         checked = {}
         for key, value in (options or {}).items():
             if key not in self.options:
@@ -68,8 +69,9 @@ class BackboneSpec:
                     raise TypeError
                 checked[key] = kind(value) if self.options[key] is not None else value
             except (TypeError, ValueError):
-                raise ValueError(f"backbone {self.name!r} option {key}={value!r}: expected a "
-                                 f"{kind.__name__}") from None
+                expected = {int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
+                raise ValueError(f"backbone {self.name!r} option {key}={value!r}: expected "
+                                 f"{expected}") from None
             if kind is int and float(value) != checked[key]:
                 raise ValueError(f"backbone {self.name!r} option {key}={value!r}: expected an integer")
         return checked
@@ -92,8 +94,9 @@ def register_backbone(
     description: str = "",
     overwrite: bool = False,
 ) -> Callable:
-    """Decorator registering ``constructor(input_shape, weights, **options)`` as a backbone; its
-    keyword parameters with defaults are the backbone's options."""
+    """Decorator registering ``constructor(input_shape, weights, **options)`` as a backbone.
+
+    Its keyword parameters with defaults are the backbone's options."""
 
     def decorator(constructor: Callable) -> Callable:
         key = name.lower()

@@ -8,6 +8,8 @@ save/load and ``tf.distribute`` work as for any Keras model. Its architecture is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 
 from ssdzoo.core.anchors import AnchorConfig, generate_anchors
@@ -17,6 +19,10 @@ from ssdzoo.models.config import TARGET_MAP, ArchConfig
 from ssdzoo.models.heads import get_head
 from ssdzoo.models.layers import Preprocess
 from ssdzoo.models.registry import get_backbone
+from ssdzoo.utils.typing import ImagesLike
+
+if TYPE_CHECKING:
+    from ssdzoo.models.detector import Detections
 
 
 @keras.saving.register_keras_serializable("ssdzoo")
@@ -38,7 +44,7 @@ class SSD(keras.Model):
         feature_map_sizes: ``(h, w)`` of each source map.
     """
 
-    def __init__(self, config: ArchConfig | None = None, weights=None, **kwargs):
+    def __init__(self, config: ArchConfig | None = None, weights: str | None = None, **kwargs):
         if config is not None and not isinstance(config, ArchConfig):
             raise TypeError(f"SSD takes an ArchConfig or keyword arguments (SSD(backbone=...)), "
                             f"not {type(config).__name__}")
@@ -120,7 +126,7 @@ class SSD(keras.Model):
         """The coder between boxes and the model's offsets."""
         return self.arch.box_coder
 
-    def detect(self, images, **kwargs) -> list:
+    def detect(self, images: ImagesLike, **kwargs) -> list[Detections]:
         """Detections for images of any size, boxes in original pixels (see :func:`ssdzoo.detection.detect`)."""
         from ssdzoo.models.detector import detect
 

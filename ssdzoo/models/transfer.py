@@ -69,7 +69,7 @@ class _Source:
     input_size: int | None = None
 
 
-def transfer_weights(src, dst: keras.Model, class_map: dict[str, str] | None = None,
+def transfer_weights(src: keras.Model | str | os.PathLike, dst: keras.Model, class_map: dict[str, str] | None = None,
                      src_class_names: list[str] | None = None,
                      src_model: keras.Model | None = None) -> TransferReport:
     """Copy into ``dst`` every weight of ``src`` that fits; report the rest.

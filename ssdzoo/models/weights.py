@@ -81,9 +81,10 @@ def _expected(backbone: str, input_size: int, options: dict) -> tuple[str, str |
 
 def expected_imagenet_file(backbone: str, input_size: int = 300,
                            **options) -> tuple[str, str | None]:
-    """``(path in the Keras cache, hash keras.applications declares or None)`` of the ImageNet
-    weights file of a registered backbone (``options`` as for :func:`ssdzoo.build`, e.g.
-    ``alpha=0.25``)."""
+    """``(path in the Keras cache, declared hash or None)`` of a backbone's ImageNet weights file.
+
+    The hash is the one keras.applications declares; ``options`` are as for :func:`ssdzoo.build`,
+    e.g. ``alpha=0.25``."""
     return _expected(backbone, input_size, options)[:2]
 
 
@@ -109,10 +110,11 @@ def _problem(path: str, file_hash: str | None) -> str | None:
 
 
 def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
-    """The cached ImageNet weights file of ``backbone``, checked: present, a complete HDF5 file
-    (HDF5 records its end-of-file address, so a truncated file fails to open), holding Keras
-    weights, with the hash keras.applications declares (when it declares one).
-    ``WeightsUnavailableError`` says what is wrong."""
+    """The cached ImageNet weights file of ``backbone``, checked; ``WeightsUnavailableError`` if bad.
+
+    Checked: present, a complete HDF5 file (HDF5 records its end-of-file address, so a truncated
+    file fails to open), holding Keras weights, with the hash keras.applications declares (when it
+    declares one). The error says what is wrong."""
     from ssdzoo.models.backbone import WeightsUnavailableError
 
     path, file_hash, origin = _expected(backbone, input_size, options)
@@ -136,8 +138,10 @@ def _file_hash(path: str, algorithm: str) -> str:
 
 
 def manifest_path() -> str:
-    """The weight-set manifest: ``$SSDZOO_WEIGHTS_MANIFEST``, else the installed one (the
-    top-level ``weights/`` folder, installed as the ``ssdzoo.weight_sets`` package)."""
+    """The weight-set manifest: ``$SSDZOO_WEIGHTS_MANIFEST``, else the installed one.
+
+    The installed one is the top-level ``weights/`` folder, installed as the ``ssdzoo.weight_sets``
+    package."""
     if os.environ.get(MANIFEST_ENV):
         return os.environ[MANIFEST_ENV]
     import ssdzoo.weight_sets
@@ -160,9 +164,11 @@ def weight_sets(path: str | None = None) -> dict[str, dict]:
     return {entry["name"]: entry for entry in entries}
 
 
-def is_weight_set_name(weights) -> bool:
-    """Whether a ``weights`` argument names a weight set (``"bccd"``): a string that is not
-    ``"imagenet"`` and not a file path (no directory, no suffix, no such file)."""
+def is_weight_set_name(weights: object) -> bool:
+    """Whether a ``weights`` argument names a weight set (``"bccd"``).
+
+    That is a string that is not ``"imagenet"`` and not a file path (no directory, no suffix, no
+    such file)."""
     return (isinstance(weights, str) and weights != "imagenet" and not os.path.dirname(weights)
             and not os.path.splitext(weights)[1] and not os.path.exists(weights))
 
@@ -229,8 +235,7 @@ def load_weight_set(name: str, config: ArchConfig | None = None, *,
 
 
 def imagenet_file_status(backbone: str) -> list[str]:
-    """``[expected path, declared hash, status]`` of a backbone's cached ImageNet file (for
-    ``ssdzoo weights path``)."""
+    """``[expected path, declared hash, status]`` of a backbone's cached ImageNet file (``ssdzoo weights path``)."""
     try:
         path, file_hash = expected_imagenet_file(backbone)
     except ValueError as err:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import keras
 
 from ssdzoo.models.freezing import freeze, unfreeze
 from ssdzoo.utils.files import atomic_path
 from ssdzoo.utils.keras_internals import optimizer_is_built_for, restore_learning_rate, scale_learning_rate
+
+if TYPE_CHECKING:
+    from ssdzoo.data.records import Dataset, Record
 
 
 class EvaluateMAP(keras.callbacks.Callback):
@@ -24,7 +30,7 @@ class EvaluateMAP(keras.callbacks.Callback):
         filepath: where to save the best model (``.keras``); ``None`` saves nothing.
     """
 
-    def __init__(self, records, every_n_epochs: int = 1, every_n_steps: int | None = None,
+    def __init__(self, records: Dataset | Sequence[Record], every_n_epochs: int = 1, every_n_steps: int | None = None,
                  filepath: str | None = None, batch_size: int = 8, verbose: int = 1):
         super().__init__()
         self.records = list(records)
@@ -75,9 +81,10 @@ class EvaluateMAP(keras.callbacks.Callback):
 
 
 class StagedUnfreeze(keras.callbacks.Callback):
-    """Train the head with the backbone frozen for ``frozen_epochs`` epochs, then fine-tune the
-    backbone too (from ``from_layer`` on, if given) at ``backbone_lr_scale`` times the
-    learning rate.
+    """Train the head with the backbone frozen for ``frozen_epochs`` epochs, then fine-tune both.
+
+    The backbone is trained (from ``from_layer`` on, if given) at ``backbone_lr_scale`` times
+    the learning rate.
 
     Lesson from this project: training with the pretrained backbone frozen for the whole run
     stalled at low accuracy; unfreezing it after a few head-only epochs worked better.

@@ -49,8 +49,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Config from a dict (e.g. a TOML file); unknown keys are an error. ``"none"`` means
-        None for the optional fields; the old top-level ``alpha`` key is read as
+        """Config from a dict (e.g. a TOML file); unknown keys are an error.
+
+        ``"none"`` means None for the optional fields; the old top-level ``alpha`` key is read as
         ``backbone_options.alpha``."""
         values = dict(values)
         options = dict(values.pop("backbone_options", None) or {})
@@ -84,8 +85,9 @@ class TrainConfig:
             raise ValueError(f"config file {path!r} is not valid TOML: {err}") from None
 
     def drop_foreign_options(self, source: str) -> None:
-        """Remove (with a warning naming ``source``) the backbone options that the chosen
-        backbone does not take: for a config file written for another backbone."""
+        """Remove, with a warning naming ``source``, the backbone options the chosen backbone does not take.
+
+        For a config file written for another backbone."""
         from ssdzoo.models.registry import get_backbone
 
         spec = get_backbone(self.backbone)

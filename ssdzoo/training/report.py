@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ssdzoo.utils.machine import cpu_description
+
+if TYPE_CHECKING:
+    from ssdzoo.data.records import Dataset, Record
+    from ssdzoo.models.ssd import SSD
+    from ssdzoo.training.config import TrainConfig
 
 
 def _pictures(model, records, result, out: str, log_csv: str | None, count: int = 2) -> list[str]:
@@ -28,10 +35,12 @@ def _pictures(model, records, result, out: str, log_csv: str | None, count: int 
     return paths
 
 
-def write_report(model, config, records, *, weights_note: str, train_seconds: float | None,
+def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Record], *,
+                 weights_note: str, train_seconds: float | None,
                  log_csv: str | None = None) -> dict:
-    """Evaluate ``model`` on ``records``, measure its speed, draw pictures and write
-    ``report.md`` and ``results.json`` into ``config.out``. Returns the results dict."""
+    """Evaluate ``model`` on ``records`` and write ``report.md`` and ``results.json``; returns the results.
+
+    Also measures its speed and draws pictures; everything goes into ``config.out``."""
     from ssdzoo.evaluation.bench import inference_seconds
     from ssdzoo.evaluation.evaluator import evaluate
 

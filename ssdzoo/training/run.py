@@ -11,9 +11,13 @@ import json
 import os
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 from ssdzoo.training.config import TrainConfig
 from ssdzoo.utils.files import atomic_path, write_text_atomic
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
 
 
 def _load_split(config: TrainConfig, split: str | None):
@@ -43,10 +47,11 @@ def _optimizer(config: TrainConfig, total_steps: int):
                                 global_clipnorm=config.clipnorm or None)
 
 
-def build_model(config: TrainConfig, class_names: list[str]):
-    """The model for ``config``; with ``weights="imagenet"`` it falls back to random init
-    when the backbone has no ImageNet weights or they are unreachable, and says so.
-    Returns ``(model, weights_note)``."""
+def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
+    """The model for ``config`` and a note on its weights: ``(model, weights_note)``.
+
+    With ``weights="imagenet"`` it falls back to random init when the backbone has no ImageNet
+    weights or they are unreachable, and says so."""
     from ssdzoo.models.builders import build, build_imagenet_or_scratch
 
     kwargs = dict(num_classes=len(class_names), class_names=class_names,

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 import keras
 
@@ -56,7 +57,7 @@ class StopOnSignal(keras.callbacks.Callback):
         self.check()
 
     @contextlib.contextmanager
-    def installed(self):
+    def installed(self) -> Iterator[StopOnSignal]:
         """Handle SIGINT and SIGTERM in this block (main thread only; elsewhere a no-op)."""
         if threading.current_thread() is not threading.main_thread():
             yield self

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """A temporary path beside ``path`` (same suffix, so savers that check it accept it) that
-    replaces ``path`` when the block ends without an exception, and is removed otherwise."""
+    """A temporary path beside ``path`` that replaces ``path`` if the block ends without an exception.
+
+    It has the same suffix (so savers that check it accept it) and is removed otherwise."""
     path = os.fspath(path)
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.partial{os.path.splitext(name)[1]}")

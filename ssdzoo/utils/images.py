@@ -22,7 +22,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def as_rgb(image: np.ndarray, where: str = "image") -> np.ndarray:
-    """An array image as ``(H, W, 3)``: grayscale repeated, alpha dropped."""
+    """An array image as ``(H, W, 3)`` RGB, dtype and values kept: grayscale repeated, alpha dropped."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]

@@ -11,7 +11,11 @@ Keras is imported inside the functions: importing this module stays light.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 
 def keras_home() -> str:
@@ -49,7 +53,7 @@ def intercepted_get_file(stand_in: Callable) -> Iterator[None]:
         file_utils.get_file, keras.utils.get_file = saved
 
 
-def optimizer_is_built_for(optimizer, variables) -> bool:
+def optimizer_is_built_for(optimizer: keras.optimizers.Optimizer, variables: Sequence[keras.Variable]) -> bool:
     """Whether ``optimizer`` is built and tracks every variable of ``variables``.
 
     Why internal: a Keras 3 optimizer creates its slots (momentum, Adam moments) for the
@@ -64,9 +68,11 @@ def optimizer_is_built_for(optimizer, variables) -> bool:
     return all(optimizer._var_key(v) in known for v in variables)
 
 
-def scale_learning_rate(optimizer, variables, scale: float) -> None:
-    """Multiply the learning rate that ``optimizer`` applies to ``variables`` by ``scale``, until
-    :func:`restore_learning_rate` (calling it again replaces the previous scaling).
+def scale_learning_rate(optimizer: keras.optimizers.Optimizer, variables: Sequence[keras.Variable],
+                        scale: float) -> None:
+    """Multiply the learning rate that ``optimizer`` applies to ``variables`` by ``scale``.
+
+    Until :func:`restore_learning_rate`; calling it again replaces the previous scaling.
 
     A true learning-rate scale for any optimizer, unlike scaling gradients, which Adam would undo.
     Decoupled weight decay (``weight_decay=``) still uses the unscaled rate.
@@ -95,7 +101,7 @@ def scale_learning_rate(optimizer, variables, scale: float) -> None:
     optimizer.update_step = scaled_update_step
 
 
-def restore_learning_rate(optimizer) -> None:
+def restore_learning_rate(optimizer: keras.optimizers.Optimizer) -> None:
     """Undo :func:`scale_learning_rate`: back to the class's ``update_step`` (no-op if unscaled)."""
     if "update_step" in vars(optimizer):
         del optimizer.update_step

@@ -15,9 +15,11 @@ EXTRA_LAYERS = {
 
 
 class Head:
-    """An SSD head: :meth:`sources` (extra layers → named source maps) and :meth:`predictor`
-    (one box or class predictor on a source map). Subclasses implement :meth:`sources` and
-    may override :meth:`predictor`; :meth:`predictions` wires them into the model output.
+    """An SSD head: extra layers giving named source maps, and the box and class predictors.
+
+    :meth:`sources` (extra layers → named source maps) and :meth:`predictor` (one box or class
+    predictor on a source map). Subclasses implement :meth:`sources` and may override
+    :meth:`predictor`; :meth:`predictions` wires them into the model output.
 
     Args:
         width: multiplier of the head's filter counts (1.0 = the paper's), see :meth:`filters`.
@@ -30,20 +32,21 @@ class Head:
         """``n`` filters scaled by the head width (at least 8)."""
         return max(8, int(round(n * self.width)))
 
-    def sources(self, x, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
-        """``(name, map)`` of each source map, largest first, one per anchor map; the names
-        prefix the predictor layers (``<name>_mbox_loc``, ``<name>_mbox_conf``)."""
+    def sources(self, x: keras.KerasTensor, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
+        """``(name, map)`` of each source map, largest first, one per anchor map (``input_size`` in pixels).
+
+        The names prefix the predictor layers (``<name>_mbox_loc``, ``<name>_mbox_conf``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement sources()")
 
-    def predictor(self, x, filters: int, name: str) -> keras.KerasTensor:
-        """A box or class predictor with ``filters`` outputs per cell: the SSD paper's 3x3
-        convolution; the layer whose output channels are the predictions is named ``name``."""
+    def predictor(self, x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+        """A box or class predictor with ``filters`` outputs per cell: the SSD paper's 3x3 convolution.
+
+        The layer whose output channels are the predictions is named ``name``."""
         return keras.layers.Conv2D(filters, 3, padding="same", name=name)(x)
 
     def predictions(self, sources: list[tuple[str, keras.KerasTensor]], boxes_per_cell: list[int],
                     num_classes: int) -> keras.KerasTensor:
-        """Per-source box and class predictors, flattened and concatenated →
-        ``(B, A, 4 + num_classes + 1)`` float32."""
+        """Per-source box and class predictors, flattened and concatenated → ``(B, A, 4 + num_classes + 1)``."""
         locs, confs = [], []
         for (name, src), k in zip(sources, boxes_per_cell, strict=True):
             loc = self.predictor(src, k * 4, f"{name}_mbox_loc")

@@ -44,7 +44,7 @@ class LiteHead(Head):
     """SSDLite: depthwise-separable extra layers and predictors (about a fifth of the ``ssd``
     head's parameters and a third (width 0.25) to a sixth (width 1) of its FLOPs)."""
 
-    def sources(self, x, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
+    def sources(self, x: keras.KerasTensor, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
         """conv4_3, fc7, conv8_2 … conv11_2 (conv12_2 at 512), as in the ``ssd`` head."""
         f = self.filters
         for i in (1, 2, 3):
@@ -62,6 +62,6 @@ class LiteHead(Head):
             sources.append((f"conv{i}_2", x))
         return sources
 
-    def predictor(self, x, filters: int, name: str) -> keras.KerasTensor:
+    def predictor(self, x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
         """Depthwise 3x3 + BatchNorm + ReLU6, then a 1x1 convolution (with bias) named ``name``."""
         return keras.layers.Conv2D(filters, 1, name=name)(_depthwise(x, name))

@@ -21,7 +21,7 @@ def _conv(x, filters: int, kernel: int, name: str, strides: int = 1, padding: st
 class SSDHead(Head):
     """The paper's head: plain 3x3 convolutions with ReLU (about 23 M parameters at width 1)."""
 
-    def sources(self, x, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
+    def sources(self, x: keras.KerasTensor, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
         """conv4_3 (L2-normalised), fc7, conv8_2 … conv11_2 (conv12_2 at 512)."""
         f = self.filters
         for i in (1, 2, 3):
