@@ -93,8 +93,9 @@ def test_import_ssdzoo_stays_light(tmp_path, cli_env):
 def test_the_wheel_installs_with_its_weight_set_and_detects_like_the_checkout(tmp_path, cli_env):
     dist, venv, source = tmp_path / "dist", tmp_path / "venv", tmp_path / "source"
     # build from a clean copy: an old build/ folder in the checkout could leak stale modules
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "runs", "*.egg-info",
-                                                                 "__pycache__", "bench", "data"))
+    skip = {".git", "build", "runs", "bench", "data", "dist"}  # top-level folders only
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: [
+        n for n in names if (Path(folder) == ROOT and n in skip) or n == "__pycache__" or n.endswith(".egg-info")])
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                             "-w", str(dist), str(source)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
