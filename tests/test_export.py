@@ -1,0 +1,186 @@
+"""ssdzoo.export: artifacts with preprocessing, decoding and NMS inside, run by their own runtime
+in a fresh process that does not import ssdzoo, give the Keras model's detections."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import ssdzoo
+
+ROOT = Path(__file__).parents[1]
+N_IMAGES = 3
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The shipped BCCD detector."""
+    return ssdzoo.build("small", 3, weights="bccd", head_width=0.25)
+
+
+@pytest.fixture(scope="module")
+def records():
+    """A few BCCD test records."""
+    return list(ssdzoo.data.load(str(ROOT / "data" / "BCCD"), format="voc", split="test"))[:N_IMAGES]
+
+
+@pytest.fixture(scope="module")
+def batch(model, records):
+    """The records' images resized to the model input, uint8 (what an artifact takes)."""
+    from ssdzoo.utils.images import read_image
+
+    size = model.input_size
+    return np.stack([cv2.resize(read_image(r.image_path), (size, size), interpolation=cv2.INTER_LINEAR)
+                     for r in records]).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    """``exported(format, precision)`` → path of the artifact (written once per module)."""
+    folder = tmp_path_factory.mktemp("exported")
+    cache = {}
+
+    def get(fmt: str, precision: str = "fp32", **kwargs) -> Path:
+        key = (fmt, precision)
+        if key not in cache:
+            suffix = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}[fmt]
+            cache[key] = ssdzoo.export(model, folder / f"bccd_{precision}{suffix}", format=fmt,
+                                       precision=precision, **kwargs)
+        return Path(cache[key])
+
+    return get
+
+
+def run_fresh(script: str, tmp_path: Path, **arrays) -> dict:
+    """Run ``script`` in a new Python without ssdzoo on the path; ``inputs`` (npz) in, ``out`` back."""
+    np.savez(tmp_path / "inputs.npz", **arrays)
+    code = textwrap.dedent(script) + textwrap.dedent("""
+        import sys
+        assert not any(m == "ssdzoo" or m.startswith("ssdzoo.") for m in sys.modules), "ssdzoo imported"
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(np.load(tmp_path / "out.npz", allow_pickle=False))
+
+
+def keras_reference(model, batch) -> list:
+    """``model.detect`` on the artifact's own uint8 input ("evaluate" preset: score 0.01, 200)."""
+    return model.detect(batch, preset="evaluate")
+
+
+def assert_same_detections(ref, out, size, *, exact=False, min_iou=0.99, min_score=0.05, score_atol=0.02):
+    """Per image: count within 1 (all equal if ``exact``), each artifact box above ``min_score``
+    matched to a same-class Keras box with IoU >= ``min_iou`` and a score within ``score_atol``."""
+    from ssdzoo.core.box_coder import box_iou
+
+    for i, det in enumerate(ref):
+        n = int(out["num_detections"][i])
+        boxes = out["boxes"][i, :n] * size
+        if exact:
+            assert n == len(det)
+            np.testing.assert_allclose(boxes, det.boxes, atol=1e-3)
+            np.testing.assert_allclose(out["scores"][i, :n], det.scores, atol=1e-5)
+            np.testing.assert_array_equal(out["classes"][i, :n], det.labels)
+            continue
+        assert abs(n - len(det)) <= 1, (n, len(det))
+        strong = out["scores"][i, :n] >= min_score
+        assert strong.sum() >= 3
+        iou = np.asarray(box_iou(boxes[strong], det.boxes))
+        same = out["classes"][i, :n][strong][:, None] == det.labels[None, :]
+        iou = np.where(same, iou, 0.0)
+        best = iou.argmax(axis=1)
+        assert iou.max(axis=1).min() >= min_iou, iou.max(axis=1)
+        np.testing.assert_allclose(out["scores"][i, :n][strong], det.scores[best], atol=score_atol)
+
+
+SAVED_MODEL_SCRIPT = """
+    import json, numpy as np, tensorflow as tf
+    x = np.load("inputs.npz")
+    loaded = tf.saved_model.load(x["path"].item())
+    out = {k: v.numpy() for k, v in loaded.signatures["serving_default"](images=x["images"]).items()}
+    enc = loaded.signatures["detect_encoded"](image_bytes=tf.io.read_file(x["image_path"].item()))
+    meta = json.loads(loaded.metadata_json.numpy().decode())
+    np.savez("out.npz", class_names=np.array(meta["class_names"]),
+             **out, **{"enc_" + k: v.numpy() for k, v in enc.items()})
+"""
+
+
+def test_saved_model_in_a_fresh_process_gives_the_keras_detections(model, batch, records, exported, tmp_path):
+    path = exported("saved_model")
+    assert (path / "saved_model.pb").is_file()
+    out = run_fresh(SAVED_MODEL_SCRIPT, tmp_path, images=batch, path=np.array(str(path)),
+                    image_path=np.array(records[0].image_path))
+    assert list(out["class_names"]) == ["Platelets", "RBC", "WBC"]
+    assert out["boxes"].dtype == np.float32 and out["classes"].dtype == np.int32
+    assert out["boxes"].min() >= 0.0 and out["boxes"].max() <= 1.0
+    assert_same_detections(keras_reference(model, batch), out, model.input_size, exact=True)
+    # encoded bytes of any size -> boxes in that image's pixels (TF's bilinear resize, not cv2's)
+    ref = model.detect(records[0].image_path, preset="evaluate")[0]
+    enc = {k[4:]: v[None] for k, v in out.items() if k.startswith("enc_")}
+    assert_same_detections([ref], enc, 1.0, min_iou=0.95, min_score=0.3, score_atol=0.05)
+    assert enc["boxes"][0, :, 2].max() > model.input_size  # pixels of the 640x480 image
+
+
+def test_no_artifact_is_left_when_export_fails(model, tmp_path):
+    target = tmp_path / "m.tflite"
+    with pytest.raises(ValueError, match="max_detections"):
+        ssdzoo.export(model, target, format="tflite", max_detections=0)
+    with pytest.raises(ValueError, match="unknown export format 'tensorrt'"):
+        ssdzoo.export(model, tmp_path / "m.plan", format="tensorrt")
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        ssdzoo.export(model, target, format="tflite", precision="int4")
+    with pytest.raises(ValueError, match="supports precision"):
+        ssdzoo.export(model, tmp_path / "sm", format="saved_model", precision="int8", calibration=tmp_path)
+    with pytest.raises(ValueError, match="needs calibration"):
+        ssdzoo.export(model, target, format="tflite", precision="int8")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="no readable calibration images"):
+        ssdzoo.export(model, target, format="tflite", precision="int8", calibration=tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ssdzoo.export(model, target, format="tflite", precision="int8", calibration=tmp_path / "nope")
+    not_a_model = tmp_path / "notes.keras"
+    not_a_model.write_text("hello")
+    with pytest.raises(ValueError, match="not an SSD model file"):
+        ssdzoo.export(str(not_a_model), target, format="tflite")
+    assert sorted(os.listdir(tmp_path)) == ["empty", "notes.keras"]
+
+
+def test_a_failing_writer_leaves_nothing_and_keeps_an_older_artifact(model, tmp_path, monkeypatch):
+    from ssdzoo.deploy import saved_model
+
+    target = tmp_path / "sm"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"older")
+
+    def fail(model, path, *args):
+        os.makedirs(path)
+        Path(path, "half.bin").write_bytes(b"x")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(saved_model, "write", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ssdzoo.export(model, target, format="saved_model")
+    assert sorted(os.listdir(tmp_path)) == ["sm"] and os.listdir(target) == ["saved_model.pb"]
+    assert (target / "saved_model.pb").read_bytes() == b"older"
+
+
+def test_load_exported_detects_like_the_model(model, records, exported):
+    det = ssdzoo.load_exported(exported("saved_model"))
+    assert det.class_names == model.class_names and det.format == "saved_model"
+    paths = [r.image_path for r in records]
+    ours, ref = det.detect(paths), model.detect(paths)
+    for a, b in zip(ours, ref, strict=True):  # uint8 rounding of the resized image: near, not equal
+        assert abs(len(a) - len(b)) <= 1 and len(a) > 3
+        assert json.dumps(a.names[:0]) == "[]" and set(a.names) <= set(model.class_names)
+    with pytest.raises(ValueError, match="fixed at export"):
+        det.detect(paths[0], iou_threshold=0.6)
