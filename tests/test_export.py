@@ -184,3 +184,68 @@ def test_load_exported_detects_like_the_model(model, records, exported):
         assert json.dumps(a.names[:0]) == "[]" and set(a.names) <= set(model.class_names)
     with pytest.raises(ValueError, match="fixed at export"):
         det.detect(paths[0], iou_threshold=0.6)
+
+
+ONNX_SCRIPT = """
+    import json, numpy as np, onnxruntime as ort
+    x = np.load("inputs.npz")
+    session = ort.InferenceSession(x["path"].item(), providers=["CPUExecutionProvider"])
+    names = ["boxes", "scores", "classes", "num_detections"]
+    out = dict(zip(names, session.run(names, {"images": x["images"]})))
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["ssdzoo"])
+    np.savez("out.npz", class_names=np.array(meta["class_names"]), **out)
+"""
+
+
+def test_onnx_in_onnxruntime_in_a_fresh_process_gives_the_keras_detections(model, batch, exported, tmp_path):
+    import onnx
+
+    path = exported("onnx")
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "NonMaxSuppression" in ops  # NMS inside the graph
+    out = run_fresh(ONNX_SCRIPT, tmp_path, images=batch, path=np.array(str(path)))
+    assert list(out["class_names"]) == ["Platelets", "RBC", "WBC"]
+    assert out["boxes"].shape == (N_IMAGES, 200, 4)
+    assert_same_detections(keras_reference(model, batch), out, model.input_size)
+
+
+TFLITE_SCRIPT = """
+    import json, numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+    x = np.load("inputs.npz")
+    path = x["path"].item()
+    raw = open(path, "rb").read()
+    fb = schema.Model.GetRootAsModel(raw, 0)
+    entry = next(fb.Metadata(i) for i in range(fb.MetadataLength()) if fb.Metadata(i).Name() == b"ssdzoo")
+    meta = json.loads(fb.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+    it = Interpreter(model_path=path)
+    it.allocate_tensors()
+    ops = sorted({op["op_name"] for op in it._get_ops_details()})
+    outs = {}
+    for image in x["images"]:
+        it.set_tensor(it.get_input_details()[0]["index"], image[None])
+        it.invoke()
+        for d in it.get_output_details():
+            outs.setdefault(tuple(d["shape"]) + (d["dtype"].__name__,), []).append(it.get_tensor(d["index"]))
+    by_shape = {k: np.concatenate(v) for k, v in outs.items()}
+    k = meta["max_detections"]
+    np.savez("out.npz", class_names=np.array(meta["class_names"]), ops=np.array(ops),
+             boxes=by_shape[(1, k, 4, "float32")], scores=by_shape[(1, k, "float32")],
+             classes=by_shape[(1, k, "int32")], num_detections=by_shape[(1, "int32")])
+"""
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_tflite_builtin_ops_only_in_litert_in_a_fresh_process(model, batch, exported, precision, tmp_path):
+    path = exported("tflite", precision)
+    out = run_fresh(TFLITE_SCRIPT, tmp_path, images=batch, path=np.array(str(path)))
+    ops = list(out["ops"])
+    assert "NON_MAX_SUPPRESSION_V5" in ops and "CONV_2D" in ops
+    assert not [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "VAR_HANDLE", "READ_VARIABLE")], ops
+    assert list(out["class_names"]) == ["Platelets", "RBC", "WBC"]
+    if precision == "fp32":  # same graph math as the SavedModel, builtin NMS
+        assert_same_detections(keras_reference(model, batch), out, model.input_size)
+    else:  # float16 weights: boxes move a little
+        assert_same_detections(keras_reference(model, batch), out, model.input_size, min_iou=0.95,
+                               min_score=0.3, score_atol=0.05)

@@ -47,6 +47,7 @@ def register_format(name: str, module_name: str, suffix: str) -> None:
 
 register_format("saved_model", "ssdzoo.deploy.saved_model", "")
 register_format("tflite", "ssdzoo.deploy.tflite", ".tflite")
+register_format("onnx", "ssdzoo.deploy.onnx", ".onnx")
 
 #: The registered format names.
 FORMATS = tuple(_FORMATS)

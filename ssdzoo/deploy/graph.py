@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
 
 
@@ -81,7 +83,7 @@ def serving_function(model, post: PostProcess, *, nms: str = "combined", batch_s
     if nms == "offset" and not batch_size:
         raise ValueError("offset NMS needs a static batch size")
     size = int(model.input_size)
-    anchors = tf.constant(model.anchors, tf.float32)
+    anchors = np.asarray(model.anchors, np.float32)  # numpy: a graph constant, not a captured input
     box_coder = model.box_coder
 
     @tf.function(input_signature=[tf.TensorSpec((batch_size, size, size, 3), tf.uint8, name="images")])

@@ -21,7 +21,7 @@ def _module(model, post: PostProcess, meta: dict):
     import tensorflow as tf
 
     size = int(model.input_size)
-    anchors = tf.constant(model.anchors, tf.float32)
+    anchors = np.asarray(model.anchors, np.float32)  # numpy: a graph constant, not a captured input
     box_coder = model.box_coder
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="image_bytes")])
