@@ -249,3 +249,28 @@ def test_tflite_builtin_ops_only_in_litert_in_a_fresh_process(model, batch, expo
     else:  # float16 weights: boxes move a little
         assert_same_detections(keras_reference(model, batch), out, model.input_size, min_iou=0.95,
                                min_score=0.3, score_atol=0.05)
+
+
+def test_tflite_int8_calibrated_on_a_folder_of_the_users_images(model, records, exported, tmp_path):
+    import shutil
+
+    from ssdzoo.core.box_coder import box_iou
+    from ssdzoo.deploy.tflite import op_names
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    bccd = ROOT / "data" / "BCCD"
+    for name in (bccd / "ImageSets" / "Main" / "train.txt").read_text().split()[:8]:  # not test images
+        shutil.copy(bccd / "JPEGImages" / f"{name}.jpg", calib)
+    (calib / "notes.txt").write_text("not an image")
+    path = exported("tflite", "int8", calibration=str(calib), calibration_size=8)
+    ops = op_names(str(path))
+    assert "QUANTIZE" in ops and "NON_MAX_SUPPRESSION_V5" in ops and not [o for o in ops if o.startswith("Flex")]
+    assert path.stat().st_size < 0.5 * exported("tflite", "fp32").stat().st_size  # int8 weights
+    det = ssdzoo.load_exported(path)
+    assert det.metadata["precision"] == "int8" and det.class_names == model.class_names
+    paths = [r.image_path for r in records]
+    for ours, ref in zip(det.detect(paths), model.detect(paths), strict=True):
+        assert abs(len(ours) - len(ref)) <= 2 and len(ours) > 3
+        iou = np.asarray(box_iou(ours.boxes, ref.boxes)) * (ours.labels[:, None] == ref.labels[None])
+        assert np.median(iou.max(axis=1)) >= 0.85, iou.max(axis=1)
