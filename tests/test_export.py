@@ -3,6 +3,8 @@ in a fresh process that does not import ssdzoo, give the Keras model's detection
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -252,8 +254,6 @@ def test_tflite_builtin_ops_only_in_litert_in_a_fresh_process(model, batch, expo
 
 
 def test_tflite_int8_calibrated_on_a_folder_of_the_users_images(model, records, exported, tmp_path):
-    import shutil
-
     from ssdzoo.core.box_coder import box_iou
     from ssdzoo.deploy.tflite import op_names
 
@@ -274,3 +274,68 @@ def test_tflite_int8_calibrated_on_a_folder_of_the_users_images(model, records, 
         assert abs(len(ours) - len(ref)) <= 2 and len(ours) > 3
         iou = np.asarray(box_iou(ours.boxes, ref.boxes)) * (ours.labels[:, None] == ref.labels[None])
         assert np.median(iou.max(axis=1)) >= 0.85, iou.max(axis=1)
+
+
+# --- the command line: ssdzoo export, and eval / predict on exported artifacts ------------------
+
+@pytest.fixture(scope="module")
+def keras_file(model, tmp_path_factory) -> Path:
+    """The shipped BCCD model saved as .keras."""
+    path = tmp_path_factory.mktemp("keras") / "bccd.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda t, k: [str(t / "notes.keras"), "--format", "onnx"], r"'.*notes.keras' is not an SSD model file"),
+    (lambda t, k: [str(t / "none.keras"), "--format", "onnx"], r"model file '.*none.keras' does not exist"),
+    (lambda t, k: [k, "--format", "coreml"], r"unknown export format 'coreml'; choose from"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int4"], r"unknown precision 'int4'"),
+    (lambda t, k: [k, "--format", "onnx", "--precision", "int8"], r"format 'onnx' supports precision \['fp32'\]"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int8"], r"int8 export needs calibration images"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int8", "--calibration", str(t / "empty")],
+     r"no readable calibration images in '.*empty'"),
+], ids=["not-a-model", "missing-model", "format", "precision", "precision-for-format", "no-calibration",
+        "empty-calibration"])
+def test_export_bad_input_exits_2_with_one_line_and_writes_nothing(make_args, message, keras_file, tmp_path,
+                                                                   capsys):
+    from ssdzoo.cli import main
+
+    (tmp_path / "notes.keras").write_text("not a zip")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out" / "model.tflite"
+    code = main(["export", *make_args(tmp_path, str(keras_file)), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and re.search(message, err), err
+    assert err.startswith("ssdzoo export: error: ")
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_cli_export_then_eval_and_predict_the_artifacts(keras_file, tiny_voc, model, tmp_path, capsys):
+    from ssdzoo.cli import main
+
+    onnx_path, tfl_path = tmp_path / "bccd.onnx", tmp_path / "bccd.tflite"
+    assert main(["export", str(keras_file), "--format", "onnx", "--out", str(onnx_path)]) == 0
+    assert main(["export", str(keras_file), "--format", "tflite", "--precision", "fp16", "--out", str(tfl_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{onnx_path}: onnx fp32" in printed and f"{tfl_path}: tflite fp16" in printed
+    assert sorted(os.listdir(tmp_path)) == ["bccd.onnx", "bccd.tflite"]  # no temporary files left
+
+    assert main(["eval", str(onnx_path), str(tiny_voc), "--split", "test", "--out", str(tmp_path / "ev")]) == 0
+    table = (tmp_path / "ev" / "eval.md").read_text()
+    records = ssdzoo.data.load(str(tiny_voc), format="voc", split="test")
+    keras_map = ssdzoo.evaluate(model, records, coco=False, verbose=False).map
+    onnx_map = ssdzoo.evaluate(ssdzoo.load_exported(onnx_path), records, coco=False, verbose=False).map
+    assert "RBC" in table and abs(onnx_map - keras_map) < 0.02, (onnx_map, keras_map)
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for r in records:
+        shutil.copy(r.image_path, images)
+    assert main(["predict", str(tfl_path), str(images), "--out", str(tmp_path / "pred")]) == 0
+    found = json.loads((tmp_path / "pred" / "detections.json").read_text())
+    assert len(found) == len(records)
+    for dets in found.values():
+        assert len(dets["scores"]) >= 3 and min(dets["scores"]) >= 0.5
+        assert set(dets["names"]) <= {"Platelets", "RBC", "WBC"}
+    assert len(list((tmp_path / "pred").glob("*.png"))) == len(records)

@@ -12,7 +12,7 @@ import os
 import sys
 
 #: Modules of this package, one per command (or group of commands), in ``--help`` order.
-COMMAND_MODULES = ("info", "train", "evaluate", "predict", "bench", "data", "weights")
+COMMAND_MODULES = ("info", "train", "evaluate", "predict", "export", "bench", "data", "weights")
 
 
 class Parser(argparse.ArgumentParser):

@@ -19,8 +19,6 @@ import dataclasses
 
 import numpy as np
 
-from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
-
 
 @dataclasses.dataclass(frozen=True)
 class PostProcess:
@@ -43,6 +41,7 @@ class PostProcess:
 def metadata(model, post: PostProcess, fmt: str, precision: str) -> dict:
     """What an artifact records about itself: class names, input size, NMS settings."""
     import ssdzoo
+    from ssdzoo.models.decoder import OUTPUT_KEYS
 
     return {"producer": f"ssdzoo {ssdzoo.__version__}", "format": fmt, "precision": precision,
             "class_names": list(model.class_names), "input_size": int(model.input_size),
@@ -77,6 +76,8 @@ def serving_function(model, post: PostProcess, *, nms: str = "combined", batch_s
     """A ``tf.function`` on ``uint8 (batch_size, S, S, 3)`` returning the detections dict;
     ``nms="offset"`` needs a static ``batch_size``."""
     import tensorflow as tf
+
+    from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
 
     if nms not in ("combined", "offset"):
         raise ValueError(f"unknown NMS form {nms!r}")

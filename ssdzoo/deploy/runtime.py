@@ -90,3 +90,16 @@ class ExportedDetector:
 def load_exported(path: str | os.PathLike) -> ExportedDetector:
     """Load an artifact written by :func:`ssdzoo.export` (format from its suffix / directory)."""
     return ExportedDetector(os.fspath(path))
+
+
+def load_detector(path: str | os.PathLike):
+    """A ``.keras`` model (:func:`ssdzoo.load`) or an exported artifact (:func:`load_exported`)
+    from its path: both have ``detect`` and ``class_names``."""
+    path = os.fspath(path)
+    if path.lower().endswith((".keras", ".h5")):
+        from ssdzoo.models.builders import load
+
+        return load(path, compile=False)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model {path!r} does not exist")
+    return load_exported(path)

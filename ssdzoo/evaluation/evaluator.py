@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ssdzoo.data.records import Record
-from ssdzoo.models.detector import Detections, detect
+from ssdzoo.models.detector import Detections
 
 
 @dataclasses.dataclass
@@ -46,7 +46,9 @@ def evaluate(model, records, *, iou_thresh: float = 0.5, coco: bool = True,
     """Run ``model.detect`` (preset "evaluate") on ``records`` and score it.
 
     Args:
-        model: an :class:`ssdzoo.SSD` whose class order matches the records' labels.
+        model: any detector with ``detect(paths, preset=..., batch_size=...)`` and ``class_names``
+            (an :class:`ssdzoo.SSD`, a :func:`ssdzoo.load_exported` artifact) whose class order
+            matches the records' labels.
         records: an :class:`ssdzoo.data.Dataset` or a list of :class:`Record`.
         coco: also compute COCO AP@[.5:.95] etc. with pycocotools.
 
@@ -58,7 +60,7 @@ def evaluate(model, records, *, iou_thresh: float = 0.5, coco: bool = True,
     records: list[Record] = list(records)
     if not records:
         raise ValueError("evaluate: no records to evaluate on")
-    dets = detect(model, [r.image_path for r in records], preset="evaluate", batch_size=batch_size)
+    dets = model.detect([r.image_path for r in records], preset="evaluate", batch_size=batch_size)
     args = ([d.boxes for d in dets], [d.labels for d in dets], [d.scores for d in dets],
             [r.boxes for r in records], [r.labels for r in records])
     difficult = [r.difficult for r in records]
