@@ -339,3 +339,21 @@ def test_cli_export_then_eval_and_predict_the_artifacts(keras_file, tiny_voc, mo
         assert len(dets["scores"]) >= 3 and min(dets["scores"]) >= 0.5
         assert set(dets["names"]) <= {"Platelets", "RBC", "WBC"}
     assert len(list((tmp_path / "pred").glob("*.png"))) == len(records)
+
+
+def test_load_exported_names_what_is_wrong(tmp_path, exported):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match="not an exported model"):
+        ssdzoo.load_exported(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="without saved_model.pb"):
+        ssdzoo.load_exported(tmp_path / "folder")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ssdzoo.load_exported(tmp_path / "missing.onnx")
+    foreign = tmp_path / "foreign.tflite"  # a TFLite file without ssdzoo's metadata entry
+    from ssdzoo.deploy.graph import PostProcess
+    from ssdzoo.deploy.tflite import convert
+
+    foreign.write_bytes(convert(ssdzoo.build("small", 2, weights=None, head_width=0.25), PostProcess(), "fp32"))
+    with pytest.raises(ValueError, match="no ssdzoo metadata"):
+        ssdzoo.load_exported(foreign)
