@@ -253,27 +253,51 @@ def test_tflite_builtin_ops_only_in_litert_in_a_fresh_process(model, batch, expo
                                min_score=0.3, score_atol=0.05)
 
 
-def test_tflite_int8_calibrated_on_a_folder_of_the_users_images(model, records, exported, tmp_path):
-    from ssdzoo.core.box_coder import box_iou
-    from ssdzoo.deploy.tflite import op_names
-
-    calib = tmp_path / "calib"
-    calib.mkdir()
+@pytest.fixture(scope="module")
+def calibration_folder(tmp_path_factory) -> Path:
+    """8 BCCD train images (not test ones) and a file that is not an image."""
+    calib = tmp_path_factory.mktemp("calib")
     bccd = ROOT / "data" / "BCCD"
-    for name in (bccd / "ImageSets" / "Main" / "train.txt").read_text().split()[:8]:  # not test images
+    for name in (bccd / "ImageSets" / "Main" / "train.txt").read_text().split()[:8]:
         shutil.copy(bccd / "JPEGImages" / f"{name}.jpg", calib)
     (calib / "notes.txt").write_text("not an image")
-    path = exported("tflite", "int8", calibration=str(calib), calibration_size=8)
-    ops = op_names(str(path))
-    assert "QUANTIZE" in ops and "NON_MAX_SUPPRESSION_V5" in ops and not [o for o in ops if o.startswith("Flex")]
-    assert path.stat().st_size < 0.5 * exported("tflite", "fp32").stat().st_size  # int8 weights
-    det = ssdzoo.load_exported(path)
-    assert det.metadata["precision"] == "int8" and det.class_names == model.class_names
+    return calib
+
+
+def assert_near_keras(det, model, records):
+    """int8: counts within 2, median best same-class IoU with the Keras boxes >= 0.85."""
+    from ssdzoo.core.box_coder import box_iou
+
     paths = [r.image_path for r in records]
     for ours, ref in zip(det.detect(paths), model.detect(paths), strict=True):
         assert abs(len(ours) - len(ref)) <= 2 and len(ours) > 3
         iou = np.asarray(box_iou(ours.boxes, ref.boxes)) * (ours.labels[:, None] == ref.labels[None])
         assert np.median(iou.max(axis=1)) >= 0.85, iou.max(axis=1)
+
+
+def test_tflite_int8_calibrated_on_a_folder_of_the_users_images(model, records, exported, calibration_folder):
+    from ssdzoo.deploy.tflite import op_names
+
+    path = exported("tflite", "int8", calibration=str(calibration_folder), calibration_size=8)
+    ops = op_names(str(path))
+    assert "QUANTIZE" in ops and "NON_MAX_SUPPRESSION_V5" in ops and not [o for o in ops if o.startswith("Flex")]
+    assert path.stat().st_size < 0.5 * exported("tflite", "fp32").stat().st_size  # int8 weights
+    det = ssdzoo.load_exported(path)
+    assert det.metadata["precision"] == "int8" and det.class_names == model.class_names
+    assert_near_keras(det, model, records)
+
+
+def test_onnx_int8_calibrated_on_a_folder_of_the_users_images(model, records, exported, calibration_folder):
+    import onnx
+
+    path = exported("onnx", "int8", calibration=str(calibration_folder), calibration_size=8)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "NonMaxSuppression"} <= ops
+    assert path.stat().st_size < 0.5 * exported("onnx", "fp32").stat().st_size
+    assert sorted(p.name for p in path.parent.iterdir() if "onnx" in p.name) == ["bccd_fp32.onnx", "bccd_int8.onnx"]
+    det = ssdzoo.load_exported(path)
+    assert det.metadata["precision"] == "int8" and det.class_names == model.class_names
+    assert_near_keras(det, model, records)
 
 
 # --- the command line: ssdzoo export, and eval / predict on exported artifacts ------------------
@@ -291,7 +315,8 @@ def keras_file(model, tmp_path_factory) -> Path:
     (lambda t, k: [str(t / "none.keras"), "--format", "onnx"], r"model file '.*none.keras' does not exist"),
     (lambda t, k: [k, "--format", "coreml"], r"unknown export format 'coreml'; choose from"),
     (lambda t, k: [k, "--format", "tflite", "--precision", "int4"], r"unknown precision 'int4'"),
-    (lambda t, k: [k, "--format", "onnx", "--precision", "int8"], r"format 'onnx' supports precision \['fp32'\]"),
+    (lambda t, k: [k, "--format", "onnx", "--precision", "fp16"],
+     r"format 'onnx' supports precision \['fp32', 'int8'\], not 'fp16'"),
     (lambda t, k: [k, "--format", "tflite", "--precision", "int8"], r"int8 export needs calibration images"),
     (lambda t, k: [k, "--format", "tflite", "--precision", "int8", "--calibration", str(t / "empty")],
      r"no readable calibration images in '.*empty'"),

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a .keras model (SavedModel, TFLite, ONNX) with NMS inside")
     p.add_argument("model", help=".keras file")
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
-    p.add_argument("--precision", default="fp32", help=f"one of {', '.join(PRECISIONS)} (int8: tflite)")
+    p.add_argument("--precision", default="fp32", help=f"one of {', '.join(PRECISIONS)} (int8: tflite, onnx)")
     p.add_argument("--calibration", default=None, help="folder of images for int8 calibration")
     p.add_argument("--calibration-size", type=int, default=100, help="calibration images used at most")
     p.add_argument("--out", required=True, help="artifact path (.tflite, .onnx, or a SavedModel directory)")

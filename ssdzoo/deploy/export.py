@@ -98,7 +98,7 @@ def export(model, path: str | os.PathLike, format: str = "saved_model", precisio
 
     Args:
         format: ``"saved_model"`` (a directory), ``"tflite"`` or ``"onnx"``.
-        precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (TFLite: all three; others: fp32).
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"`` (TFLite: all three; ONNX: fp32, int8; SavedModel: fp32).
         calibration: for int8, the user's images: a folder, a list of paths/arrays, or a dataset
             of records; up to ``calibration_size`` are used.
         score_threshold, iou_threshold, max_detections: the NMS baked into the artifact (the

@@ -4,7 +4,10 @@ tf2onnx converts ``CombinedNonMaxSuppression`` into the ONNX ``NonMaxSuppression
 TopK/gather ops (per-class NMS, then the best ``max_detections`` per image), so NMS is inside
 the graph and the detections are the Keras model's. Class names and NMS settings: the model's
 ``metadata_props`` (key ``ssdzoo``, JSON; onnxruntime: ``get_modelmeta().custom_metadata_map``).
-Precision fp32 only.
+
+Precisions: ``fp32``; ``int8``: onnxruntime's static post-training quantisation (QDQ format,
+per-channel int8 weights, uint8 activations) of the Conv/ConvTranspose layers, calibrated on the
+user's images; decoding and NMS stay float.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from ssdzoo.deploy.graph import PostProcess, serving_function
 from ssdzoo.models.decoder import OUTPUT_KEYS
 
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32", "int8")
 OPSET = 17
 METADATA_KEY = "ssdzoo"
 
@@ -36,10 +39,31 @@ def convert(model, post: PostProcess, meta: dict):
 
 
 def write(model, path: str, post: PostProcess, precision: str, calibration, meta: dict) -> None:
-    """Convert and write the ``.onnx`` file to ``path``."""
+    """Convert (and for int8 quantise) and write the ``.onnx`` file to ``path``."""
     proto = convert(model, post, meta)
-    with open(path, "wb") as f:
-        f.write(proto.SerializeToString())
+    if precision != "int8":
+        with open(path, "wb") as f:
+            f.write(proto.SerializeToString())
+        return
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter([{"images": image[None]} for image in calibration])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    with tempfile.TemporaryDirectory(prefix="ssdzoo_onnx_") as folder:
+        fp32 = os.path.join(folder, "fp32.onnx")
+        with open(fp32, "wb") as f:
+            f.write(proto.SerializeToString())
+        quantize_static(fp32, path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        op_types_to_quantize=["Conv", "ConvTranspose"], activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
 
 
 class Runner:
