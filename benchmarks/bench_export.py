@@ -25,7 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-CONFIGS = [("saved_model", "fp32"), ("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8")]
+CONFIGS = [("saved_model", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
+           ("tflite", "int8")]
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -67,7 +68,8 @@ def main() -> None:
              median_ms(lambda: model.detect(one, preset="evaluate"), args.repeats))]
     with tempfile.TemporaryDirectory() as folder:
         for fmt, precision in CONFIGS:
-            path = os.path.join(folder, f"bccd_{precision}" + {"saved_model": "", "onnx": ".onnx"}.get(fmt, ".tflite"))
+            suffix = {"saved_model": "", "onnx": ".onnx"}.get(fmt, ".tflite")
+            path = os.path.join(folder, f"bccd_{fmt}_{precision}{suffix}")
             ssdzoo.export(model, path, format=fmt, precision=precision,
                           calibration=train if precision == "int8" else None)
             det = ssdzoo.load_exported(path)
