@@ -84,8 +84,8 @@ def as_ssd(model):
         try:
             model = load(path, compile=False)
         except Exception as err:  # noqa: BLE001  (any reader failure means: not a model file)
-            raise ValueError(f"{path!r} is not an SSD model file (.keras): {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''}") from err
+            reason = (str(err).splitlines() or [""])[0].split(". ")[0]  # Keras' first sentence
+            raise ValueError(f"{path!r} is not an SSD model file (.keras): {type(err).__name__}: {reason}") from err
     if not all(hasattr(model, a) for a in ("anchors", "box_coder", "class_names", "input_size")):
         raise ValueError(f"export needs an ssdzoo SSD model, not {type(model).__name__}")
     return model
