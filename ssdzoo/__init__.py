@@ -39,11 +39,13 @@ _EXPORTS = {
     "StagedUnfreeze": "training.callbacks",
     "expected_imagenet_file": "models.weights", "check_imagenet_file": "models.weights",
     "load_weight_set": "models.weights", "weight_sets": "models.weights",
+    "export": "deploy.export", "load_exported": "deploy.runtime",
 }
 # public submodule name -> where it lives now (the names of ssdzoo 0.1 keep working)
 _SUBMODULES = {
     "data": "data", "metrics": "metrics", "core": "core", "models": "models",
     "evaluation": "evaluation", "training": "training", "cli": "cli", "utils": "utils",
+    "deploy": "deploy",
     "anchors": "core.anchors", "box_coder": "core.box_coder", "loss": "core.loss",
     "schedules": "core.schedules", "layers": "models.layers", "registry": "models.registry",
     "model": "models.builders", "freezing": "models.freezing", "profile": "models.profile",

@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 #: Modules of this package, one per command (or group of commands), in ``--help`` order.
-COMMAND_MODULES = ("info", "train", "evaluate", "predict", "bench", "data", "weights")
+COMMAND_MODULES = ("info", "train", "evaluate", "predict", "export", "bench", "data", "weights")
 
 
 class Parser(argparse.ArgumentParser):

@@ -21,11 +21,11 @@ def load_records(path: str, fmt: str | None, split: str | None) -> Dataset:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, and with ``--out`` write eval.md and pr_curves.png."""
+    from ssdzoo.deploy.runtime import load_detector
     from ssdzoo.evaluation.evaluator import evaluate
     from ssdzoo.evaluation.plots import plot_pr_curves
-    from ssdzoo.models.builders import load
 
-    model = load(args.model, compile=False)
+    model = load_detector(args.model)
     result = evaluate(model, load_records(args.data, args.format, args.split))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``eval``."""
-    p = sub.add_parser("eval", help="evaluate a .keras model on annotated data")
-    p.add_argument("model")
+    p = sub.add_parser("eval", help="evaluate a .keras model or an exported one (ssdzoo export) on annotated data")
+    p.add_argument("model", help=".keras file, SavedModel directory, .tflite or .onnx")
     p.add_argument("data")
     p.add_argument("--format", default=None)
     p.add_argument("--split", default="test")

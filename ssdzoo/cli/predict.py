@@ -12,8 +12,8 @@ def run(args: argparse.Namespace) -> int:
     """Write one PNG per image and detections.json; print a line per image."""
     import json
 
+    from ssdzoo.deploy.runtime import load_detector
     from ssdzoo.evaluation.plots import draw_detections
-    from ssdzoo.models.builders import load
     from ssdzoo.utils.images import read_image
 
     if not os.path.exists(args.images):
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     paths = ([os.path.join(args.images, n) for n in sorted(os.listdir(args.images))
               if n.lower().endswith(IMAGE_SUFFIXES)]
              if os.path.isdir(args.images) else [args.images])
-    model = load(args.model, compile=False)
+    model = load_detector(args.model)
     os.makedirs(args.out, exist_ok=True)
     found = {}
     for path, det in zip(paths, model.detect(paths, score_threshold=args.score), strict=True):
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
     p = sub.add_parser("predict", help="detect objects in an image or a folder of images")
-    p.add_argument("model")
+    p.add_argument("model", help=".keras file, SavedModel directory, .tflite or .onnx")
     p.add_argument("images")
     p.add_argument("--out", default="predictions")
     p.add_argument("--score", type=float, default=0.5)

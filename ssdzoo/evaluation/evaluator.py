@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ssdzoo.data.records import Dataset, Record
-from ssdzoo.models.detector import Detections, detect
+from ssdzoo.models.detector import Detections
 
 if TYPE_CHECKING:
     from ssdzoo.models.ssd import SSD
@@ -51,7 +51,9 @@ def evaluate(model: SSD, records: Dataset | Sequence[Record], *, iou_thresh: flo
     """Run ``model.detect`` (preset "evaluate") on ``records`` and score it.
 
     Args:
-        model: an :class:`ssdzoo.SSD` whose class order matches the records' labels.
+        model: any detector with ``detect(paths, preset=..., batch_size=...)`` and ``class_names``
+            (an :class:`ssdzoo.SSD`, a :func:`ssdzoo.load_exported` artifact) whose class order
+            matches the records' labels.
         records: an :class:`ssdzoo.data.Dataset` or a list of :class:`Record`.
         coco: also compute COCO AP@[.5:.95] etc. with pycocotools.
 
@@ -63,7 +65,7 @@ def evaluate(model: SSD, records: Dataset | Sequence[Record], *, iou_thresh: flo
     records: list[Record] = list(records)
     if not records:
         raise ValueError("evaluate: no records to evaluate on")
-    dets = detect(model, [r.image_path for r in records], preset="evaluate", batch_size=batch_size)
+    dets = model.detect([r.image_path for r in records], preset="evaluate", batch_size=batch_size)
     args = ([d.boxes for d in dets], [d.labels for d in dets], [d.scores for d in dets],
             [r.boxes for r in records], [r.labels for r in records])
     difficult = [r.difficult for r in records]

@@ -28,3 +28,26 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         f.write(text)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
+    """Like :func:`atomic_path` for a directory (a SavedModel): a temporary directory path beside
+    ``path`` that replaces ``path`` (an older directory there is removed) on success only."""
+    import shutil
+
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.partial")
+    old = os.path.join(folder, f".{name}.{os.getpid()}.old")
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, old):
+            if os.path.isdir(leftover):
+                shutil.rmtree(leftover)
+            elif os.path.exists(leftover):
+                os.remove(leftover)

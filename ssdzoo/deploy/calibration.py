@@ -1,0 +1,44 @@
+"""Calibration images for int8 export: the user's images, resized to the model's input."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _sources(calibration) -> list:
+    if isinstance(calibration, (str, os.PathLike)):
+        folder = os.fspath(calibration)
+        if not os.path.exists(folder):
+            raise FileNotFoundError(f"calibration folder {folder!r} does not exist")
+        if not os.path.isdir(folder):
+            return [folder]
+        return [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+                if n.lower().endswith(IMAGE_SUFFIXES)]
+    if isinstance(calibration, np.ndarray) and calibration.ndim == 3:
+        return [calibration]
+    return [getattr(item, "image_path", item) for item in calibration]
+
+
+def calibration_images(calibration, size: int, limit: int = 100) -> np.ndarray:
+    """``(N, size, size, 3)`` uint8 RGB from a folder, a list of paths/arrays or records
+    (``N <= limit``); ``ValueError`` when none is readable."""
+    import cv2
+
+    from ssdzoo.utils.images import as_rgb, read_image
+
+    images = []
+    for i, item in enumerate(_sources(calibration)):
+        if len(images) >= limit:
+            break
+        try:
+            image = read_image(item) if isinstance(item, (str, os.PathLike)) else as_rgb(item, f"image {i}")
+        except (ValueError, OSError):
+            continue
+        images.append(cv2.resize(np.asarray(image, np.float32), (size, size), interpolation=cv2.INTER_LINEAR))
+    if not images:
+        raise ValueError(f"no readable calibration images in {calibration!r}")
+    return np.clip(np.rint(np.stack(images)), 0, 255).astype(np.uint8)
