@@ -99,6 +99,7 @@ def test_ema_weights_are_the_evaluated_saved_and_reported_ones(tiny_voc, tmp_pat
     assert _distance(_weights(last), final) == 0
     # best.keras is the evaluated epoch's averaged model, and the report evaluates it
     state = json.loads((out / "state.json").read_text())
+    assert state["ema_in_model"] is True
     best = ssdzoo.load(str(out / "best.keras"))
     assert _distance(_weights(best), ema if state["best_step"] == 3 else final) == 0
     split = lambda name: ssdzoo.data.load(str(tiny_voc), format="voc", split=name)  # noqa: E731

@@ -118,7 +118,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         weights_note, initial_epoch = state["weights"], state["epochs_done"]
         print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
         earlier_seconds = state.get("train_seconds")  # None for runs saved before it was recorded
-        if getattr(model.optimizer, "use_ema", False):  # saved with the averages in the model
+        if state.get("ema_in_model"):  # saved at an epoch's end: the averages in the model
             swap_ema_weights(model.optimizer)
     else:
         model, weights_note = build_model(config, train_ds.class_names)
@@ -135,6 +135,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                           seed=config.seed, cache=config.cache, repeat=True)
     data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if validate else None
 
+    ema = getattr(model.optimizer, "use_ema", False)
+
     class Checkpoint(keras.callbacks.Callback):
         epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
 
@@ -142,9 +144,22 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             self.epochs_done = epoch + 1
             saver.save(self.model, self.epochs_done, extra())
 
+    class EMAInModel(keras.callbacks.Callback):
+        """Right after SwapEMAWeights: whether the model holds the averages now."""
+
+        now = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.now = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.now = True
+
     # With EMA the averages are in the model from each epoch's end (validation, mAP, best.keras,
     # last.keras) to the next epoch's start, and after fit: first in the list, before the others.
-    cbs = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if getattr(model.optimizer, "use_ema", False) else []
+    # An interrupt mid-epoch saves the raw weights; state.json's ema_in_model says which.
+    ema_in_model = EMAInModel()
+    cbs = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), ema_in_model] if ema else []
     evaluator = None
     if validate:
         evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
@@ -156,7 +171,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     def extra() -> dict:
         best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
         seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
-        return {"weights": weights_note, "train_seconds": seconds, **best}
+        return {"weights": weights_note, "train_seconds": seconds, "ema_in_model": ema and ema_in_model.now,
+                **best}
 
     checkpoint = Checkpoint()
     stopper = StopOnSignal()
