@@ -106,3 +106,17 @@ def test_scale_learning_rate_multiplies_the_rate_inside_a_traced_step():
         tf.function(lambda: optimizer.apply(grads, [a, b]))()  # as in fit's train_function
         np.testing.assert_allclose(a.numpy(), 0.75, err_msg="learning rate x 0.25")
         np.testing.assert_allclose(b.numpy(), 0.0, err_msg="learning rate x 1")
+
+
+def test_swap_ema_weights_exchanges_weights_and_their_averages():
+    a, b, _ = _variables()
+    optimizer = keras.optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5)
+    grads = [np.ones(3, "float32"), 2 * np.ones(3, "float32")]
+    optimizer.apply_gradients(zip(grads, [a, b]))            # step 0: average = weight
+    optimizer.apply_gradients(zip(grads, [a, b]))            # step 1: average = (w1 + w2) / 2
+    with internal("Optimizer._model_variables_moving_average / _trainable_variables", "swap_ema_weights"):
+        np.testing.assert_allclose([a.numpy(), b.numpy()], [[-1.0] * 3, [-3.0] * 3])
+        ki.swap_ema_weights(optimizer)
+        np.testing.assert_allclose([a.numpy(), b.numpy()], [[-0.5] * 3, [-2.0] * 3])
+        ki.swap_ema_weights(optimizer)
+        np.testing.assert_allclose([a.numpy(), b.numpy()], [[-1.0] * 3, [-3.0] * 3])

@@ -5,24 +5,36 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+#: ``conf_loss`` values: hard-negative mining (SSD) or focal loss over all anchors (RetinaNet).
+CONF_LOSSES = ("mining", "focal")
+
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class MultiBoxLoss(keras.losses.Loss):
-    """SSD MultiBox loss (smooth-L1 boxes + hard-negative-mined cross-entropy), per positive.
+    """Smooth-L1 box loss on positive anchors + a classification loss, summed over the batch
+    and divided by the number of positives (0 when there are none).
 
-    Smooth-L1 box loss on positive anchors + softmax cross-entropy on positives and the hardest
-    negatives (``neg_pos_ratio`` per positive, per image), summed over the batch and divided by
-    the number of positives (0 when there are none).
+    ``conf_loss="mining"`` (the SSD paper's): softmax cross-entropy on positives and the
+    hardest negatives (``neg_pos_ratio`` per positive, per image). ``conf_loss="focal"``
+    (RetinaNet's, on the softmax): ``-w · (1 - p_t)^gamma · log p_t`` on every anchor, with
+    ``p_t`` the probability of the target class and ``w = focal_alpha`` on positives,
+    ``1 - focal_alpha`` on background anchors.
 
     ``y_true``: ``(B, A, 5)`` from :func:`ssdzoo.encode_targets`; ``y_pred``: the model output
     ``(B, A, 4 + num_classes + 1)``. Computed in float32 (safe under ``mixed_float16``).
     """
 
-    def __init__(self, neg_pos_ratio: float = 3.0, alpha: float = 1.0,
+    def __init__(self, neg_pos_ratio: float = 3.0, alpha: float = 1.0, conf_loss: str = "mining",
+                 focal_gamma: float = 2.0, focal_alpha: float = 0.25,
                  name: str = "multibox_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        if conf_loss not in CONF_LOSSES:
+            raise ValueError(f"conf_loss must be one of {', '.join(CONF_LOSSES)}, got {conf_loss!r}")
         self.neg_pos_ratio = neg_pos_ratio
         self.alpha = alpha
+        self.conf_loss = conf_loss
+        self.focal_gamma = focal_gamma
+        self.focal_alpha = focal_alpha
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
@@ -37,16 +49,32 @@ class MultiBoxLoss(keras.losses.Loss):
         loc_loss = ops.sum(smooth_l1 * pos_f)
 
         ce = keras.losses.sparse_categorical_crossentropy(classes, y_pred[..., 4:], from_logits=True)
+        if self.conf_loss == "focal":
+            conf_loss = self._focal(ce, pos_f)
+        else:
+            conf_loss = self._mining(ce, positive, num_pos)
+        # No positives: mining keeps no anchor (num_neg = 0), so both sums are 0 and so is the
+        # loss; focal's sum is divided by 1.
+        return (conf_loss + self.alpha * loc_loss) / ops.maximum(ops.sum(num_pos), 1.0)
+
+    def _focal(self, ce, pos_f):
+        """Summed softmax focal loss from the per-anchor cross-entropy ``-log p_t``."""
+        p_t = ops.exp(-ce)
+        weight = self.focal_alpha * pos_f + (1.0 - self.focal_alpha) * (1.0 - pos_f)
+        return ops.sum(weight * ops.power(1.0 - p_t, self.focal_gamma) * ce)
+
+    def _mining(self, ce, positive, num_pos):
+        """Summed cross-entropy of the positives and the hardest negatives."""
         # Hard negatives: rank the background anchors by their loss, keep the top k per image.
         neg_ce = ops.where(positive, -1.0, ce)
         rank = ops.argsort(ops.argsort(-neg_ce, axis=1), axis=1)
         num_anchors = ops.cast(ops.shape(ce)[1], "float32")
         num_neg = ops.minimum(self.neg_pos_ratio * num_pos, num_anchors - num_pos)
         negative = ops.cast(rank, "float32") < num_neg[:, None]
-        conf_loss = ops.sum(ce * ops.cast(ops.logical_or(positive, negative), "float32"))
+        return ops.sum(ce * ops.cast(ops.logical_or(positive, negative), "float32"))
 
-        # No positives: no anchor is kept (num_neg = 0), so both sums are 0 and so is the loss.
-        return (conf_loss + self.alpha * loc_loss) / ops.maximum(ops.sum(num_pos), 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "neg_pos_ratio": self.neg_pos_ratio, "alpha": self.alpha}
+    def get_config(self) -> dict:
+        """The constructor arguments."""
+        return {**super().get_config(), "neg_pos_ratio": self.neg_pos_ratio, "alpha": self.alpha,
+                "conf_loss": self.conf_loss, "focal_gamma": self.focal_gamma,
+                "focal_alpha": self.focal_alpha}

@@ -15,6 +15,7 @@ import numpy as np
 from ssdzoo.core.anchors import DEFAULT_ANCHORS, AnchorConfig
 from ssdzoo.core.box_coder import BoxCoder
 from ssdzoo.models.heads import get_head
+from ssdzoo.models.heads.base import HEAD_NORMS, prior_bias
 from ssdzoo.models.registry import get_backbone
 
 #: Side of the first source map for each supported input size (SSD300 / SSD512).
@@ -36,6 +37,11 @@ class ArchConfig:
         head_width: width multiplier of the head's filters (1.0 = the paper's).
         backbone_options: keyword options of the backbone constructor (MobileNet's ``alpha``).
         box_coder: the :class:`BoxCoder` of the model's box offsets.
+        head_norm: normalisation after each head convolution: ``none`` (the paper's ``ssd``
+            head), ``batch`` or ``group`` (the ``lite`` head has BatchNorm for none and batch).
+        prior_probability: ``None`` = Keras' default predictor init; π = zero-initialised
+            predictors whose boxes start at the anchors and whose class biases give each
+            foreground class probability π (:func:`~ssdzoo.models.heads.base.prior_bias`).
     """
 
     backbone: str = "vgg16"
@@ -48,6 +54,8 @@ class ArchConfig:
     head_width: float = 1.0
     backbone_options: dict = dataclasses.field(default_factory=dict)
     box_coder: BoxCoder = dataclasses.field(default_factory=BoxCoder)
+    head_norm: str = "none"
+    prior_probability: float | None = None
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -113,6 +121,10 @@ class ArchConfig:
             raise ValueError(f"input_size must be one of {sorted(TARGET_MAP)} (SSD300 / SSD512), "
                              f"got {self.input_size}")
         get_head(self.head)  # unknown head -> ValueError listing the known ones
+        if self.head_norm not in HEAD_NORMS:
+            raise ValueError(f"head_norm must be one of {', '.join(HEAD_NORMS)}, got {self.head_norm!r}")
+        if self.prior_probability is not None:
+            prior_bias(num_classes, self.prior_probability)  # out of (0, 1/C) -> ValueError
         return dataclasses.replace(
             self, backbone=spec.name, num_classes=int(num_classes),
             cut_layer=self.cut_layer or spec.cut_layer,

@@ -61,7 +61,8 @@ class SSD(keras.Model):
         if kernel:
             x = keras.layers.Conv2DTranspose(x.shape[-1], kernel, strides=stride, padding="valid",
                                              activation="relu", name="align")(x)
-        head = get_head(arch.head)(arch.head_width)
+        head = get_head(arch.head)(arch.head_width, norm=arch.head_norm,
+                                   prior_probability=arch.prior_probability)
         sources = head.sources(x, arch.input_size)
         if len(sources) != len(arch.anchors.aspect_ratios):
             raise ValueError(f"the {arch.head!r} head has {len(sources)} source maps, the anchor "

@@ -9,6 +9,8 @@ import os
 import warnings
 
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("step", "cosine")
+LOSSES = ("mining", "focal")
 #: Fields that take ``None`` from the command line or TOML as ``"none"`` (or an empty string).
 _NONE_WORDS = ("none", "null", "")
 #: Old keys still read from config files: key -> the ``backbone_options`` entry it sets.
@@ -30,6 +32,8 @@ class TrainConfig:
     weights: str | None = "imagenet"
     head_width: float = 1.0
     head: str = "ssd"                   # registered head: ssd, lite, or a user's
+    head_norm: str = "none"             # none, batch, group: normalisation in the head
+    prior_probability: float | None = None  # class-logit bias init (e.g. 0.01), zero-init predictors
     batch_size: int = 8
     epochs: int = 40
     steps_per_epoch: int | None = None
@@ -39,7 +43,11 @@ class TrainConfig:
     weight_decay: float = 5e-4
     clipnorm: float = 0.0               # global gradient-norm clip, 0 = off (try 10 for VGG from scratch)
     warmup_steps: int = 500
-    lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each
+    schedule: str = "step"              # step (lr_decay_at) or cosine (to 0 at the end), both after warm-up
+    lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each (schedule step)
+    loss: str = "mining"                # mining (hard negatives 3:1) or focal (all anchors)
+    ema: bool = False                   # weight EMA: evaluated, saved and reported weights are the averages
+    ema_momentum: float = 0.99
     freeze_epochs: int = 0
     unfreeze_from: str | None = None
     eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
@@ -123,8 +131,16 @@ class TrainConfig:
         for name in ("weight_decay", "clipnorm"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a number >= 0 (0 = off), got {getattr(self, name)}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        for name in ("momentum", "ema_momentum"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        from ssdzoo.models.heads.base import HEAD_NORMS
+
+        for name, allowed in (("schedule", SCHEDULES), ("loss", LOSSES), ("head_norm", HEAD_NORMS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {allowed}")
+        if self.prior_probability is not None and not 0 < self.prior_probability < 1:
+            raise ValueError(f"prior_probability must be in (0, 1) (or none), got {self.prior_probability}")
         if any(not 0 < f < 1 for f in self.lr_decay_at):
             raise ValueError(f"lr_decay_at takes fractions of the run in (0, 1), got {list(self.lr_decay_at)}")
         if not self.out:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ssdzoo.training.config import TrainConfig
 from ssdzoo.utils.files import atomic_path, write_text_atomic
+from ssdzoo.utils.keras_internals import swap_ema_weights
 
 if TYPE_CHECKING:
     from ssdzoo.models.ssd import SSD
@@ -33,18 +34,31 @@ def _load_split(config: TrainConfig, split: str | None):
     return ds
 
 
-def _optimizer(config: TrainConfig, total_steps: int):
+def learning_rate(config: TrainConfig, total_steps: int):
+    """The learning-rate schedule: linear warm-up from 1 % of ``lr`` over ``warmup_steps`` (at
+    most a quarter of the run), then steps of x0.1 at ``lr_decay_at`` or a cosine to 0."""
     import keras
 
     from ssdzoo.core.schedules import WarmupStepDecay
 
-    schedule = WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
-                               warmup_steps=min(config.warmup_steps, total_steps // 4))
+    warmup = min(config.warmup_steps, total_steps // 4)
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            0.01 * config.lr if warmup else config.lr, decay_steps=max(1, total_steps - warmup),
+            warmup_target=config.lr if warmup else None, warmup_steps=warmup)
+    return WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
+                           warmup_steps=warmup)
+
+
+def _optimizer(config: TrainConfig, total_steps: int):
+    import keras
+
+    schedule = learning_rate(config, total_steps)
+    common = dict(weight_decay=config.weight_decay, global_clipnorm=config.clipnorm or None,
+                  use_ema=config.ema, ema_momentum=config.ema_momentum)
     if config.optimizer == "adam":
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
-                                      global_clipnorm=config.clipnorm or None)
-    return keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay,
-                                global_clipnorm=config.clipnorm or None)
+        return keras.optimizers.AdamW(schedule, **common)
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, **common)
 
 
 def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
@@ -56,6 +70,7 @@ def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
 
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
                   input_size=config.input_size, head=config.head, head_width=config.head_width,
+                  head_norm=config.head_norm, prior_probability=config.prior_probability,
                   **config.backbone_options)
     if config.weights == "imagenet":
         return build_imagenet_or_scratch(config.backbone, **kwargs)
@@ -108,12 +123,15 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         weights_note, initial_epoch = state["weights"], state["epochs_done"]
         print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
         earlier_seconds = state.get("train_seconds")  # None for runs saved before it was recorded
+        if state.get("ema_in_model"):  # saved at an epoch's end: the averages in the model
+            swap_ema_weights(model.optimizer)
     else:
         model, weights_note = build_model(config, train_ds.class_names)
         initial_epoch, earlier_seconds = 0, 0.0
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     if not resume:
-        model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss())
+        model.compile(optimizer=_optimizer(config, steps * config.epochs),
+                      loss=MultiBoxLoss(conf_loss=config.loss))
     write_text_atomic(os.path.join(config.out, "config.json"),
                       json.dumps(dataclasses.asdict(config), indent=2))
 
@@ -122,6 +140,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                           seed=config.seed, cache=config.cache, repeat=True)
     data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if validate else None
 
+    ema = getattr(model.optimizer, "use_ema", False)
+
     class Checkpoint(keras.callbacks.Callback):
         epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
 
@@ -129,7 +149,22 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             self.epochs_done = epoch + 1
             saver.save(self.model, self.epochs_done, extra())
 
-    cbs = []
+    class EMAInModel(keras.callbacks.Callback):
+        """Right after SwapEMAWeights: whether the model holds the averages now."""
+
+        now = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.now = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.now = True
+
+    # With EMA the averages are in the model from each epoch's end (validation, mAP, best.keras,
+    # last.keras) to the next epoch's start, and after fit: first in the list, before the others.
+    # An interrupt mid-epoch saves the raw weights; state.json's ema_in_model says which.
+    ema_in_model = EMAInModel()
+    cbs = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), ema_in_model] if ema else []
     evaluator = None
     if validate:
         evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
@@ -141,7 +176,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     def extra() -> dict:
         best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
         seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
-        return {"weights": weights_note, "train_seconds": seconds, **best}
+        return {"weights": weights_note, "train_seconds": seconds, "ema_in_model": ema and ema_in_model.now,
+                **best}
 
     checkpoint = Checkpoint()
     stopper = StopOnSignal()

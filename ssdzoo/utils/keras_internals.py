@@ -105,3 +105,24 @@ def restore_learning_rate(optimizer: keras.optimizers.Optimizer) -> None:
     """Undo :func:`scale_learning_rate`: back to the class's ``update_step`` (no-op if unscaled)."""
     if "update_step" in vars(optimizer):
         del optimizer.update_step
+
+
+def swap_ema_weights(optimizer) -> None:
+    """Exchange the values of the variables ``optimizer`` trains and of its weight averages
+    (``use_ema=True``).
+
+    Why internal: ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)`` leaves the averages in
+    the model at each epoch's end, so a checkpoint saved then holds the averages as weights and
+    the raw weights as the optimizer's averages; a run resumed from it must swap them back
+    before training on. The callback's swap is private, and the averages live only in the
+    private ``optimizer._model_variables_moving_average``, paired with the private
+    ``optimizer._trainable_variables`` (``finalize_variable_values``, the one public use,
+    copies one way).
+    """
+    import keras
+
+    for var, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average,
+                            strict=True):
+        raw = keras.ops.convert_to_numpy(var)
+        var.assign(average)
+        average.assign(raw)

@@ -12,41 +12,38 @@ import keras
 from ssdzoo.models.heads import register_head
 from ssdzoo.models.heads.base import EXTRA_LAYERS, Head
 
-#: torchvision's SSDLite batch norm (momentum 0.03 in PyTorch's convention), epsilon 1e-3.
-_BN = dict(momentum=0.97, epsilon=1e-3)
-
-
-def _bn_relu6(x, name: str):
-    x = keras.layers.BatchNormalization(**_BN, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
-
-
-def _depthwise(x, name: str, kernel: int = 3, strides: int = 1, padding: str = "same",
-               dilation: int = 1):
-    """3x3 depthwise convolution + BatchNorm + ReLU6, layers ``<name>_dw…``."""
-    x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
-                                     dilation_rate=dilation, use_bias=False, name=f"{name}_dw")(x)
-    return _bn_relu6(x, f"{name}_dw")
-
-
-def _pointwise(x, filters: int, name: str):
-    """1x1 convolution + BatchNorm + ReLU6; the convolution is named ``name``."""
-    x = keras.layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
-    return _bn_relu6(x, name)
-
-
-def _separable(x, filters: int, name: str, **depthwise):
-    return _pointwise(_depthwise(x, name, **depthwise), filters, name)
-
 
 @register_head("lite")
 class LiteHead(Head):
     """SSDLite: depthwise-separable extra layers and predictors (about a fifth of the ``ssd``
-    head's parameters and a third (width 0.25) to a sixth (width 1) of its FLOPs)."""
+    head's parameters and a third (width 0.25) to a sixth (width 1) of its FLOPs). Its
+    normalisation is BatchNorm for ``head_norm`` none or batch (the same model), GroupNorm
+    for group."""
+
+    def _norm_relu6(self, x, name: str) -> keras.KerasTensor:
+        """The head's normalisation (BatchNorm unless ``group``) + ReLU6."""
+        x = self.normalize(x, name, "group" if self.norm == "group" else "batch")
+        return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+    def _depthwise(self, x, name: str, kernel: int = 3, strides: int = 1, padding: str = "same",
+                   dilation: int = 1) -> keras.KerasTensor:
+        """3x3 depthwise convolution + norm + ReLU6, layers ``<name>_dw…``."""
+        x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=padding,
+                                         dilation_rate=dilation, use_bias=False, name=f"{name}_dw")(x)
+        return self._norm_relu6(x, f"{name}_dw")
+
+    def _pointwise(self, x, filters: int, name: str) -> keras.KerasTensor:
+        """1x1 convolution + norm + ReLU6; the convolution is named ``name``."""
+        x = keras.layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
+        return self._norm_relu6(x, name)
+
+    def _separable(self, x, filters: int, name: str, **depthwise) -> keras.KerasTensor:
+        """Depthwise then pointwise, both named after ``name``."""
+        return self._pointwise(self._depthwise(x, name, **depthwise), filters, name)
 
     def sources(self, x: keras.KerasTensor, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
         """conv4_3, fc7, conv8_2 … conv11_2 (conv12_2 at 512), as in the ``ssd`` head."""
-        f = self.filters
+        f, _separable, _pointwise = self.filters, self._separable, self._pointwise
         for i in (1, 2, 3):
             x = _separable(x, f(512), f"conv4_{i}")
         sources = [("conv4_3", x)]
@@ -62,6 +59,7 @@ class LiteHead(Head):
             sources.append((f"conv{i}_2", x))
         return sources
 
-    def predictor(self, x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-        """Depthwise 3x3 + BatchNorm + ReLU6, then a 1x1 convolution (with bias) named ``name``."""
-        return keras.layers.Conv2D(filters, 1, name=name)(_depthwise(x, name))
+    def predictor(self, x: keras.KerasTensor, filters: int, name: str, **init: object) -> keras.KerasTensor:
+        """Depthwise 3x3 + norm + ReLU6, then a 1x1 convolution (with bias) named ``name``,
+        initialised by ``init``."""
+        return keras.layers.Conv2D(filters, 1, name=name, **init)(self._depthwise(x, name))

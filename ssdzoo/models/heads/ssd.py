@@ -11,19 +11,26 @@ from ssdzoo.models.heads.base import EXTRA_LAYERS, Head
 from ssdzoo.models.layers import L2Normalization
 
 
-def _conv(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
-          dilation: int = 1):
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding,
-                               dilation_rate=dilation, activation="relu", name=name)(x)
-
-
 @register_head("ssd")
 class SSDHead(Head):
-    """The paper's head: plain 3x3 convolutions with ReLU (about 23 M parameters at width 1)."""
+    """The paper's head: plain 3x3 convolutions with ReLU (about 23 M parameters at width 1);
+    with ``head_norm`` batch or group, each convolution (no bias) is followed by that
+    normalisation (``<name>_bn`` / ``<name>_gn``) and then the ReLU (``<name>_relu``), as
+    ScratchDet puts BatchNorm into the head to train it from scratch."""
+
+    def _conv(self, x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
+              dilation: int = 1) -> keras.KerasTensor:
+        """A convolution + ReLU, with the head's normalisation between them (if any)."""
+        plain = self.norm == "none"
+        x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, dilation_rate=dilation,
+                                activation="relu" if plain else None, use_bias=plain, name=name)(x)
+        if plain:  # the paper's layers, named as in saved .keras files
+            return x
+        return keras.layers.ReLU(name=f"{name}_relu")(self.normalize(x, name))
 
     def sources(self, x: keras.KerasTensor, input_size: int) -> list[tuple[str, keras.KerasTensor]]:
         """conv4_3 (L2-normalised), fc7, conv8_2 … conv11_2 (conv12_2 at 512)."""
-        f = self.filters
+        f, _conv = self.filters, self._conv
         for i in (1, 2, 3):
             x = _conv(x, f(512), 3, f"conv4_{i}")
         sources = [("conv4_3_norm", L2Normalization(20.0, name="conv4_3_norm")(x))]
