@@ -11,8 +11,10 @@ CONF_LOSSES = ("mining", "focal")
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class MultiBoxLoss(keras.losses.Loss):
-    """Smooth-L1 box loss on positive anchors + a classification loss, summed over the batch
-    and divided by the number of positives (0 when there are none).
+    """The SSD MultiBox loss: box loss + classification loss, divided by the number of positives.
+
+    Smooth-L1 box loss on positive anchors + a classification loss, summed over the batch and
+    divided by the number of positives (0 when there are none).
 
     ``conf_loss="mining"`` (the SSD paper's): softmax cross-entropy on positives and the
     hardest negatives (``neg_pos_ratio`` per positive, per image). ``conf_loss="focal"``

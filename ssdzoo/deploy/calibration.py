@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ssdzoo.data.records import Dataset, Record
+    from ssdzoo.utils.typing import ImagesLike
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -23,9 +29,12 @@ def _sources(calibration) -> list:
     return [getattr(item, "image_path", item) for item in calibration]
 
 
-def calibration_images(calibration, size: int, limit: int = 100) -> np.ndarray:
-    """``(N, size, size, 3)`` uint8 RGB from a folder, a list of paths/arrays or records
-    (``N <= limit``); ``ValueError`` when none is readable."""
+def calibration_images(calibration: ImagesLike | Dataset | Sequence[Record], size: int,
+                       limit: int = 100) -> np.ndarray:
+    """Calibration images resized to the model input: ``(N, size, size, 3)`` uint8 RGB (``N <= limit``).
+
+    From a folder, a list of paths/arrays or records; ``ValueError`` when none is readable.
+    """
     import cv2
 
     from ssdzoo.utils.images import as_rgb, read_image

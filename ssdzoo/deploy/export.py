@@ -10,9 +10,17 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import types
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ssdzoo.deploy.graph import PostProcess, metadata
 from ssdzoo.utils.files import atomic_dir, atomic_path
+
+if TYPE_CHECKING:
+    from ssdzoo.data.records import Dataset, Record
+    from ssdzoo.models.ssd import SSD
+    from ssdzoo.utils.typing import ImagesLike
 
 #: Every precision some format supports.
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -27,7 +35,7 @@ class ExportFormat:
     suffix: str
 
     @property
-    def module(self):
+    def module(self) -> types.ModuleType:
         """The format's module (imported on first use)."""
         return importlib.import_module(self.module_name)
 
@@ -73,7 +81,7 @@ def format_of_path(path: str) -> ExportFormat:
                      f"{sorted(f.suffix for f in _FORMATS.values() if f.suffix)})")
 
 
-def as_ssd(model):
+def as_ssd(model: SSD | str | os.PathLike) -> SSD:
     """An :class:`ssdzoo.SSD` from a model or a ``.keras`` path; ``ValueError`` for anything else."""
     if isinstance(model, (str, os.PathLike)):
         from ssdzoo.models.builders import load
@@ -91,8 +99,9 @@ def as_ssd(model):
     return model
 
 
-def export(model, path: str | os.PathLike, format: str = "saved_model", precision: str = "fp32",
-           calibration=None, score_threshold: float = 0.01, iou_threshold: float = 0.45,
+def export(model: SSD | str | os.PathLike, path: str | os.PathLike, format: str = "saved_model",
+           precision: str = "fp32", calibration: ImagesLike | Dataset | Sequence[Record] | None = None,
+           score_threshold: float = 0.01, iou_threshold: float = 0.45,
            max_detections: int = 200, calibration_size: int = 100) -> str:
     """Export ``model`` (an SSD or a ``.keras`` path) with decoding and NMS inside; returns ``path``.
 

@@ -16,8 +16,14 @@ Two NMS forms, the same detections up to score ties:
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from ssdzoo.models.ssd import SSD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +44,7 @@ class PostProcess:
             raise ValueError(f"max_detections must be >= 1, got {self.max_detections}")
 
 
-def metadata(model, post: PostProcess, fmt: str, precision: str) -> dict:
+def metadata(model: SSD, post: PostProcess, fmt: str, precision: str) -> dict:
     """What an artifact records about itself: class names, input size, NMS settings."""
     import ssdzoo
     from ssdzoo.models.decoder import OUTPUT_KEYS
@@ -72,9 +78,12 @@ def _offset_nms_one(raw, anchors, box_coder, post: PostProcess) -> dict:
             "classes": tf.cast(classes, tf.int32), "num_detections": tf.reshape(valid, [])}
 
 
-def serving_function(model, post: PostProcess, *, nms: str = "combined", batch_size: int | None = None):
-    """A ``tf.function`` on ``uint8 (batch_size, S, S, 3)`` returning the detections dict;
-    ``nms="offset"`` needs a static ``batch_size``."""
+def serving_function(model: SSD, post: PostProcess, *, nms: str = "combined",
+                     batch_size: int | None = None) -> tf.types.experimental.PolymorphicFunction:
+    """A ``tf.function`` on ``uint8 (batch_size, S, S, 3)`` images returning the detections dict.
+
+    ``nms="offset"`` needs a static ``batch_size``.
+    """
     import tensorflow as tf
 
     from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections

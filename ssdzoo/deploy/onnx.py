@@ -13,18 +13,24 @@ user's images; decoding and NMS stay float.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssdzoo.deploy.graph import PostProcess, serving_function
 from ssdzoo.models.decoder import OUTPUT_KEYS
 
+if TYPE_CHECKING:
+    import onnx
+
+    from ssdzoo.models.ssd import SSD
+
 PRECISIONS = ("fp32", "int8")
 OPSET = 17
 METADATA_KEY = "ssdzoo"
 
 
-def convert(model, post: PostProcess, meta: dict):
+def convert(model: SSD, post: PostProcess, meta: dict) -> onnx.ModelProto:
     """The ONNX ``ModelProto`` of the serving graph, with ``meta`` in its metadata_props."""
     try:
         import tf2onnx
@@ -38,7 +44,8 @@ def convert(model, post: PostProcess, meta: dict):
     return proto
 
 
-def write(model, path: str, post: PostProcess, precision: str, calibration, meta: dict) -> None:
+def write(model: SSD, path: str, post: PostProcess, precision: str, calibration: np.ndarray | None,
+          meta: dict) -> None:
     """Convert (and for int8 quantise) and write the ``.onnx`` file to ``path``."""
     proto = convert(model, post, meta)
     if precision != "int8":

@@ -4,12 +4,17 @@ of ``SSD.detect`` and its ``class_names``, so ``evaluate`` and the CLI take eith
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssdzoo.deploy.export import format_of_path
 from ssdzoo.models.detector import PRESETS, Detections
 from ssdzoo.utils.images import as_rgb, read_image
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
+    from ssdzoo.utils.typing import ImagesLike
 
 
 def _load(item, index: int) -> np.ndarray:
@@ -51,12 +56,15 @@ class ExportedDetector:
         outs = [self.runner(batch[i:i + 1]) for i in range(len(batch))]
         return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
-    def detect(self, images, *, preset: str = "visualize", score_threshold: float | None = None,
+    def detect(self, images: ImagesLike, *, preset: str = "visualize", score_threshold: float | None = None,
                iou_threshold: float | None = None, max_detections: int | None = None,
                batch_size: int = 8) -> list[Detections]:
-        """Detections per image in its pixels, as ``SSD.detect``. The NMS IoU and the lowest
-        score are fixed at export: lower ``score_threshold`` / higher ``max_detections`` than
-        baked in give what was baked in; a different ``iou_threshold`` is a ``ValueError``."""
+        """Detections per image, boxes in that image's pixels, as ``SSD.detect``.
+
+        The NMS IoU and the lowest score are fixed at export: lower ``score_threshold`` / higher
+        ``max_detections`` than baked in give what was baked in; a different ``iou_threshold`` is
+        a ``ValueError``.
+        """
         import cv2
 
         if preset not in PRESETS:
@@ -92,9 +100,11 @@ def load_exported(path: str | os.PathLike) -> ExportedDetector:
     return ExportedDetector(os.fspath(path))
 
 
-def load_detector(path: str | os.PathLike):
-    """A ``.keras`` model (:func:`ssdzoo.load`) or an exported artifact (:func:`load_exported`)
-    from its path: both have ``detect`` and ``class_names``."""
+def load_detector(path: str | os.PathLike) -> SSD | ExportedDetector:
+    """A ``.keras`` model (:func:`ssdzoo.load`) or an exported artifact (:func:`load_exported`) from its path.
+
+    Both have ``detect`` and ``class_names``.
+    """
     path = os.fspath(path)
     if path.lower().endswith((".keras", ".h5")):
         from ssdzoo.models.builders import load

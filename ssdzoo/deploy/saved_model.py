@@ -8,11 +8,15 @@ detections are the Keras model's. Class names and NMS settings: the string varia
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssdzoo.deploy.graph import PostProcess, serving_function
 from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
 
 PRECISIONS = ("fp32",)
 
@@ -42,7 +46,8 @@ def _module(model, post: PostProcess, meta: dict):
     return module
 
 
-def write(model, path: str, post: PostProcess, precision: str, calibration, meta: dict) -> None:
+def write(model: SSD, path: str, post: PostProcess, precision: str, calibration: np.ndarray | None,
+          meta: dict) -> None:
     """Save the serving module as a SavedModel directory at ``path``."""
     import tensorflow as tf
 

@@ -18,11 +18,15 @@ Class names and NMS settings: a flatbuffer metadata entry named ``ssdzoo`` holdi
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssdzoo.deploy.graph import PostProcess, serving_function
 from ssdzoo.models.decoder import OUTPUT_KEYS
+
+if TYPE_CHECKING:
+    from ssdzoo.models.ssd import SSD
 
 PRECISIONS = ("fp32", "fp16", "int8")
 METADATA_NAME = "ssdzoo"
@@ -62,7 +66,7 @@ def read_metadata(tflite: bytes) -> dict:
     raise ValueError("this .tflite file has no ssdzoo metadata (not written by ssdzoo.export)")
 
 
-def convert(model, post: PostProcess, precision: str, calibration: np.ndarray | None = None) -> bytes:
+def convert(model: SSD, post: PostProcess, precision: str, calibration: np.ndarray | None = None) -> bytes:
     """The ``.tflite`` bytes of the serving graph (batch 1, builtin ops only)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -88,7 +92,8 @@ def _configure(converter, precision: str, calibration: np.ndarray | None):
     return converter
 
 
-def write(model, path: str, post: PostProcess, precision: str, calibration, meta: dict) -> None:
+def write(model: SSD, path: str, post: PostProcess, precision: str, calibration: np.ndarray | None,
+          meta: dict) -> None:
     """Convert and write the ``.tflite`` file (with its metadata) to ``path``."""
     with open(path, "wb") as f:
         f.write(add_metadata(convert(model, post, precision, calibration), meta))
@@ -124,10 +129,12 @@ class Runner:
             "num_detections": self._interpreter.get_tensor(self._outputs["num_detections"]).reshape(1)}
 
 
-def output_indices(details: list[dict]) -> dict:
-    """Output name → tensor index, told apart by shape and type (a frozen graph's outputs are
-    unnamed): boxes ``(1, K, 4)`` float, scores ``(1, K)`` float, classes ``(1, K)`` int,
-    num_detections ``(1,)`` int."""
+def output_indices(details: list[dict]) -> dict[str, int]:
+    """Output name → tensor index of the interpreter's outputs, told apart by shape and type.
+
+    A frozen graph's outputs are unnamed: boxes ``(1, K, 4)`` float, scores ``(1, K)`` float,
+    classes ``(1, K)`` int, num_detections ``(1,)`` int.
+    """
     found = {}
     for d in details:
         shape, floating = tuple(d["shape"]), np.issubdtype(d["dtype"], np.floating)

@@ -18,6 +18,8 @@ from ssdzoo.utils.files import atomic_path, write_text_atomic
 from ssdzoo.utils.keras_internals import swap_ema_weights
 
 if TYPE_CHECKING:
+    import keras
+
     from ssdzoo.models.ssd import SSD
 
 
@@ -34,9 +36,12 @@ def _load_split(config: TrainConfig, split: str | None):
     return ds
 
 
-def learning_rate(config: TrainConfig, total_steps: int):
-    """The learning-rate schedule: linear warm-up from 1 % of ``lr`` over ``warmup_steps`` (at
-    most a quarter of the run), then steps of x0.1 at ``lr_decay_at`` or a cosine to 0."""
+def learning_rate(config: TrainConfig, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The learning-rate schedule of a run of ``total_steps`` steps.
+
+    Linear warm-up from 1 % of ``lr`` over ``warmup_steps`` (at most a quarter of the run), then
+    steps of x0.1 at ``lr_decay_at`` or a cosine to 0.
+    """
     import keras
 
     from ssdzoo.core.schedules import WarmupStepDecay

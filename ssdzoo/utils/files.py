@@ -32,8 +32,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[str]:
-    """Like :func:`atomic_path` for a directory (a SavedModel): a temporary directory path beside
-    ``path`` that replaces ``path`` (an older directory there is removed) on success only."""
+    """Like :func:`atomic_path` for a directory (a SavedModel).
+
+    A temporary directory path beside ``path`` that replaces ``path`` (an older directory there
+    is removed) on success only.
+    """
     import shutil
 
     path = os.fspath(path)

@@ -107,9 +107,10 @@ def restore_learning_rate(optimizer: keras.optimizers.Optimizer) -> None:
         del optimizer.update_step
 
 
-def swap_ema_weights(optimizer) -> None:
-    """Exchange the values of the variables ``optimizer`` trains and of its weight averages
-    (``use_ema=True``).
+def swap_ema_weights(optimizer: keras.optimizers.Optimizer) -> None:
+    """Exchange the values of the variables ``optimizer`` trains and of its weight averages.
+
+    The optimizer must have been created with ``use_ema=True``.
 
     Why internal: ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)`` leaves the averages in
     the model at each epoch's end, so a checkpoint saved then holds the averages as weights and

@@ -24,10 +24,12 @@ BN_OPTIONS = dict(momentum=0.97, epsilon=1e-3)
 
 
 def prior_bias(num_classes: int, prior_probability: float) -> float:
-    """Background logit that gives each foreground class the probability ``prior_probability``
-    (π) when every foreground logit is 0: softmax gives p_c = 1 / (e^b + C) = π, so
+    """Background logit giving each foreground class probability ``prior_probability`` (π).
+
+    With every foreground logit 0, softmax gives p_c = 1 / (e^b + C) = π, so
     b = log((1 - C·π) / π) and p(background) = 1 - C·π (RetinaNet's sigmoid prior, adapted to
-    a softmax over background + C classes); needs 0 < C·π < 1."""
+    a softmax over background + C classes); needs 0 < C·π < 1.
+    """
     if not 0 < num_classes * prior_probability < 1:
         raise ValueError(f"prior_probability must be in (0, 1/num_classes) = (0, {1 / num_classes:.4g}), "
                          f"got {prior_probability}")
@@ -35,8 +37,10 @@ def prior_bias(num_classes: int, prior_probability: float) -> float:
 
 
 class PriorBias(keras.initializers.Initializer):
-    """Class-predictor bias: :func:`prior_bias` on each background channel (every
-    ``num_classes + 1``-th, from 0), 0 on the foreground ones."""
+    """Class-predictor bias initializer: :func:`prior_bias` on background channels, 0 elsewhere.
+
+    The background channels are every ``num_classes + 1``-th, from 0; the foreground ones get 0.
+    """
 
     def __init__(self, num_classes: int, prior_probability: float):
         self.num_classes = num_classes
@@ -76,10 +80,12 @@ class Head:
         self.norm = norm
         self.prior_probability = prior_probability
 
-    def normalize(self, x, name: str, kind: str | None = None) -> keras.KerasTensor:
-        """``x`` through the normalisation ``kind`` (default: the head's): BatchNorm
-        ``<name>_bn``, GroupNorm ``<name>_gn`` (gcd(channels, 32) groups) or, for ``none``,
-        unchanged."""
+    def normalize(self, x: keras.KerasTensor, name: str, kind: str | None = None) -> keras.KerasTensor:
+        """``x`` through the normalisation ``kind`` (default: the head's).
+
+        BatchNorm ``<name>_bn``, GroupNorm ``<name>_gn`` (gcd(channels, 32) groups) or, for
+        ``none``, unchanged.
+        """
         kind = kind or self.norm
         if kind == "batch":
             return keras.layers.BatchNormalization(**BN_OPTIONS, name=f"{name}_bn")(x)
@@ -107,9 +113,11 @@ class Head:
         raise NotImplementedError(f"{type(self).__name__} must implement sources()")
 
     def predictor(self, x: keras.KerasTensor, filters: int, name: str, **init: object) -> keras.KerasTensor:
-        """A box or class predictor with ``filters`` outputs per cell: the SSD paper's 3x3
-        convolution; the layer whose output channels are the predictions is named ``name``
-        and takes ``init`` (``kernel_initializer``, ``bias_initializer``)."""
+        """A box or class predictor with ``filters`` outputs per cell (the SSD paper's 3x3 convolution).
+
+        The layer whose output channels are the predictions is named ``name`` and takes ``init``
+        (``kernel_initializer``, ``bias_initializer``).
+        """
         return keras.layers.Conv2D(filters, 3, padding="same", name=name, **init)(x)
 
     def predictions(self, sources: list[tuple[str, keras.KerasTensor]], boxes_per_cell: list[int],

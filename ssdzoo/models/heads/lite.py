@@ -60,6 +60,8 @@ class LiteHead(Head):
         return sources
 
     def predictor(self, x: keras.KerasTensor, filters: int, name: str, **init: object) -> keras.KerasTensor:
-        """Depthwise 3x3 + norm + ReLU6, then a 1x1 convolution (with bias) named ``name``,
-        initialised by ``init``."""
+        """Depthwise 3x3 + norm + ReLU6, then a 1x1 convolution (with bias) named ``name``.
+
+        The 1x1 convolution is initialised by ``init``.
+        """
         return keras.layers.Conv2D(filters, 1, name=name, **init)(self._depthwise(x, name))
