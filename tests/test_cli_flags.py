@@ -114,7 +114,7 @@ def test_the_demo_config_builds_every_registered_backbone(backbone):
     assert model.output_shape == (None, 8732, 4 + 3 + 1)
 
 
-@pytest.mark.parametrize("backbone", ["mobilenet", "small"])
+@pytest.mark.parametrize("backbone", [pytest.param("mobilenet", marks=pytest.mark.slow), "small"])
 def test_the_demo_config_trains_with_another_backbone_from_the_cli(backbone, tiny_voc, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--config", str(DEMO), "--backbone", backbone, "--data", str(tiny_voc),

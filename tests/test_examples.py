@@ -29,6 +29,7 @@ def test_committed_notebook_has_parameters_and_outputs():
         "the per-class table output is missing"
 
 
+@pytest.mark.slow  # 54 s: the notebook's saved outputs are checked in the default suite, its run is opt-in
 def test_compare_backbones_notebook_tiny(tmp_path, bccd):
     from nbclient import NotebookClient
 

@@ -1,5 +1,7 @@
 """``ssdzoo train`` stopped by SIGINT / SIGTERM, started as a batch job would be, then resumed.
 
+(SIGINT alone is also covered by the resume test; its own case is in ``pytest -m slow``.)
+
 A process started in the background without job control inherits SIGINT as *ignored*; each
 run here is started that way (``preexec_fn`` ignores SIGINT in the child), so the CLI's own
 handlers are what is tested. No test can race the run: the run is given 1000 epochs, far
@@ -66,8 +68,8 @@ def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
             proc.kill()
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
+                                       (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_a_checkpoint_and_says_how_to_resume(sig, code, tiny_voc, tmp_path, cli_env):
     out, log = tmp_path / "run", tmp_path / "run.log"
     proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
