@@ -14,7 +14,7 @@ SOURCES = "\n".join([
     "|---|---|---|---|",
     "| class `cat` | `chelsea.png` (Chelsea the cat; face, oval matte) | Stefan van der Walt, CC0 "
     "| scikit-image (`skimage.data.chelsea`) |",
-    "| class `coin` | `coins.png` (24 Greek coins, Otsu matte each) | Brooklyn Museum, no known "
+    "| class `coin` | `coins.png` (Greek coins, Otsu matte each) | Brooklyn Museum, no known "
     "copyright restrictions | scikit-image (`skimage.data.coins`) |",
     "| class `bird` | `Kleiber_by_Lukas_Baubkus.jpg` (a nuthatch; GrabCut inside a hand-drawn "
     "outline) | Lukas Baubkus, 2021, CC-BY-SA-3.0 | Debian `lomiri-wallpapers-20.04` |",
@@ -142,7 +142,7 @@ More than 70 % occluded or less than 25 % inside the image: `<difficult>1`; more
 occluded, less than 10 % inside, or a visible box under 4 px wide or high: no box. Boxes that
 the border cuts: `<truncated>1`.
 
-Limits: one cat (its face) and one bird are the source of every `cat` and `bird` box (24 coins
+Limits: one cat (its face) and one bird are the source of every `cat` and `bird` box ({objects.get("coin", 0)} coins
 for `coin`): the variation comes from the transformations, not from different animals, so the
 set measures localisation under scale / occlusion / clutter more than appearance
 generalisation. Pasting leaves matte edges and lighting that a camera would not produce.
