@@ -1,4 +1,4 @@
-"""``ssdzoo check-data``, ``convert`` and ``anchors``: annotation checker, converter, anchor advice.
+"""``ssdzoo check-data``, ``convert``, ``anchors`` and ``view``: checker, converter, anchor advice, gallery.
 
 Bad input raises ``ValueError`` with a one-line message (the CLI prints it).
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from ssdzoo.core.anchors import DEFAULT_ANCHORS, AnchorConfig
 from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors
 from ssdzoo.data.check import DataWarning
+from ssdzoo.data.gallery import write_gallery
 from ssdzoo.data.readers import FORMATS, check, load
 from ssdzoo.data.writers import WRITE_FORMATS, convert
 
@@ -73,8 +74,20 @@ def anchors(args: argparse.Namespace) -> int:
     return 0
 
 
+def view(args: argparse.Namespace) -> int:
+    """Write the HTML gallery of a dataset and print where it is; 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the gallery shows every finding
+        dataset = load(args.path, args.format, args.split, _class_names(args.classes))
+    title = f"{Path(args.path).name}" + (f" ({args.split})" if args.split else "")
+    file = write_gallery(dataset, args.out, title, args.page_size, args.thumb_size)
+    print(f"wrote {file}: {len(dataset)} images, {len(dataset.report.findings)} findings; "
+          f"open it in a browser")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``check-data``, ``convert`` and ``anchors`` sub-commands (each sets ``func``)."""
+    """Add the ``check-data``, ``convert``, ``anchors`` and ``view`` sub-commands (each sets ``func``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--split", help="split name, e.g. trainval (default: all data)")
     common.add_argument("--classes", help="comma-separated class names and their order "
@@ -104,3 +117,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--clusters", type=int, default=6, help="k of the IoU k-means on box shapes")
     p.add_argument("--out", help="write the suggested AnchorConfig as JSON here")
     p.set_defaults(func=anchors)
+
+    p = subparsers.add_parser("view", parents=[common],
+                              help="write an HTML gallery of the images, boxes and checker findings")
+    p.add_argument("path", help="dataset folder or annotation file")
+    p.add_argument("--format", help=f"{', '.join(FORMATS)} (default: detected)")
+    p.add_argument("--out", required=True, help="gallery folder (index.html and thumbs/)")
+    p.add_argument("--page-size", type=int, default=60, help="images per page")
+    p.add_argument("--thumb-size", type=int, default=480, help="longest thumbnail side in pixels")
+    p.set_defaults(func=view)
