@@ -46,6 +46,10 @@ def test_iou_kmeans_finds_three_known_shapes():
     np.testing.assert_allclose(centres[order], truth[[0, 2, 1]], rtol=0.03)
     with pytest.raises(ValueError, match="2 boxes are too few for 3 clusters"):
         iou_kmeans(shapes[:2], 3)
+    with pytest.raises(ValueError, match="clusters must be >= 1, got 0"):
+        advise_anchors(Dataset([], ["x"]), SSD300_ANCHORS, clusters=0)
+    with pytest.raises(ValueError, match="the dataset has no boxes"):
+        advise_anchors(Dataset([], ["x"]), SSD300_ANCHORS)
 
 
 def test_wide_boxes_get_ratio_eight_and_are_covered():

@@ -157,6 +157,8 @@ def advise_anchors(dataset: Dataset, current: AnchorConfig, input_size: int = 30
         input_size: model input side in pixels (anchors are laid on the resized image).
         clusters: k of the IoU k-means on box shapes.
     """
+    if clusters < 1:
+        raise ValueError(f"clusters must be >= 1, got {clusters}")
     boxes, labels = normalised_boxes(dataset)
     sizes = map_sizes(current, input_size)
     shapes = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
