@@ -1,4 +1,4 @@
-"""``ssdzoo check-data`` and ``ssdzoo convert``: the annotation checker and format converter.
+"""``ssdzoo check-data``, ``convert``, ``anchors`` and ``view``: checker, converter, anchor advice, gallery.
 
 Bad input raises ``ValueError`` with a one-line message (the CLI prints it).
 """
@@ -6,8 +6,15 @@ Bad input raises ``ValueError`` with a one-line message (the CLI prints it).
 from __future__ import annotations
 
 import argparse
+import json
+import warnings
+from pathlib import Path
 
-from ssdzoo.data.readers import FORMATS, check
+from ssdzoo.core.anchors import DEFAULT_ANCHORS, AnchorConfig
+from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors
+from ssdzoo.data.check import DataWarning
+from ssdzoo.data.gallery import write_gallery
+from ssdzoo.data.readers import FORMATS, check, load
 from ssdzoo.data.writers import WRITE_FORMATS, convert
 
 
@@ -34,8 +41,53 @@ def convert_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor_config(path: str | None, input_size: int) -> AnchorConfig:
+    """The anchors to compare against: a JSON ``AnchorConfig`` file, else the SSD paper's."""
+    if not path:
+        return DEFAULT_ANCHORS[input_size]
+    try:
+        return AnchorConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+        raise ValueError(f"{path}: not an AnchorConfig JSON file ({error})") from None
+
+
+def anchors(args: argparse.Namespace) -> int:
+    """Print anchor coverage now and with the suggested anchors; write them with ``--out``; 0."""
+    current = _anchor_config(args.anchors, args.input_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # check-data reports what loading drops
+        dataset = load(args.path, args.format, args.split, _class_names(args.classes), check_images=False)
+    advice = advise_anchors(dataset, current, args.input_size, args.clusters)
+    print(f"{sum(len(r.labels) for r in dataset)} boxes in {len(dataset)} images, input {args.input_size} px; "
+          f"a box is covered when its best anchor IoU >= {POSITIVE_IOU}")
+    print(f"{'group':<24} {'boxes':>6}  {'IoU now':>8} {'covered':>8}  {'IoU new':>8} {'covered':>8}")
+    for name, n, iou_now, share_now, iou_new, share_new in advice.table(dataset.class_names):
+        if n:
+            print(f"{name:<24} {n:>6}  {iou_now:>8.3f} {share_now:>8.1%}  {iou_new:>8.3f} {share_new:>8.1%}")
+    print("box-shape clusters (IoU k-means, w x h as fractions of the image, boxes): " + ", ".join(
+        f"{w:.3f}x{h:.3f} ({n})" for (w, h), n in zip(advice.clusters, advice.cluster_counts)))
+    print(f"suggested: scales {list(advice.suggested.scales)}, "
+          f"aspect ratios {[list(r) for r in advice.suggested.aspect_ratios]}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(advice.suggested.to_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}: ssdzoo.build(..., anchors=AnchorConfig.from_dict(json.load(open(...))))")
+    return 0
+
+
+def view(args: argparse.Namespace) -> int:
+    """Write the HTML gallery of a dataset and print where it is; 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the gallery shows every finding
+        dataset = load(args.path, args.format, args.split, _class_names(args.classes))
+    title = f"{Path(args.path).name}" + (f" ({args.split})" if args.split else "")
+    file = write_gallery(dataset, args.out, title, args.page_size, args.thumb_size)
+    print(f"wrote {file}: {len(dataset)} images, {len(dataset.report.findings)} findings; "
+          f"open it in a browser")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``check-data`` and ``convert`` sub-commands (each sets ``func``)."""
+    """Add the ``check-data``, ``convert``, ``anchors`` and ``view`` sub-commands (each sets ``func``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--split", help="split name, e.g. trainval (default: all data)")
     common.add_argument("--classes", help="comma-separated class names and their order "
@@ -55,3 +107,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="src_format", help=f"{', '.join(FORMATS)} (default: detected)")
     p.add_argument("--to", dest="dst_format", required=True, help=", ".join(WRITE_FORMATS))
     p.set_defaults(func=convert_data)
+
+    p = subparsers.add_parser("anchors", parents=[common],
+                              help="how well the anchors cover the boxes; suggest better-fitting ones")
+    p.add_argument("path", help="dataset folder or annotation file")
+    p.add_argument("--format", help=f"{', '.join(FORMATS)} (default: detected)")
+    p.add_argument("--input-size", type=int, default=300, choices=sorted(DEFAULT_ANCHORS))
+    p.add_argument("--anchors", help="AnchorConfig JSON to compare against (default: the SSD paper's)")
+    p.add_argument("--clusters", type=int, default=6, help="k of the IoU k-means on box shapes")
+    p.add_argument("--out", help="write the suggested AnchorConfig as JSON here")
+    p.set_defaults(func=anchors)
+
+    p = subparsers.add_parser("view", parents=[common],
+                              help="write an HTML gallery of the images, boxes and checker findings")
+    p.add_argument("path", help="dataset folder or annotation file")
+    p.add_argument("--format", help=f"{', '.join(FORMATS)} (default: detected)")
+    p.add_argument("--out", required=True, help="gallery folder (index.html and thumbs/)")
+    p.add_argument("--page-size", type=int, default=60, help="images per page")
+    p.add_argument("--thumb-size", type=int, default=480, help="longest thumbnail side in pixels")
+    p.set_defaults(func=view)

@@ -9,9 +9,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .check import CheckReport, DataWarning, Finding
-from .readers import FORMATS, check, detect_format, load, read_coco, read_csv, read_voc, read_vott, read_yolo
+from .readers import (
+    FORMATS,
+    check,
+    detect_format,
+    load,
+    read_coco,
+    read_csv,
+    read_cvat,
+    read_labelstudio,
+    read_voc,
+    read_vott,
+    read_yolo,
+)
 from .records import Dataset, Record
-from .writers import WRITE_FORMATS, convert, write, write_coco, write_voc, write_yolo
+from .writers import (
+    WRITE_FORMATS,
+    convert,
+    write,
+    write_coco,
+    write_cvat,
+    write_labelstudio,
+    write_voc,
+    write_yolo,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -19,7 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Record", "Dataset", "load", "convert", "check", "CheckReport", "Finding", "DataWarning",
     "FORMATS", "WRITE_FORMATS", "detect_format", "read_voc", "read_coco", "read_yolo",
-    "read_csv", "read_vott", "write", "write_voc", "write_coco", "write_yolo", "pipeline",
+    "read_csv", "read_vott", "read_cvat", "read_labelstudio", "write", "write_voc", "write_coco",
+    "write_yolo", "write_cvat", "write_labelstudio", "pipeline",
 ]
 
 

@@ -1,6 +1,7 @@
 """Reading datasets: ``load``, ``detect_format``, ``read_<format>`` and ``check`` of a path.
 
-The built-in annotation formats (Pascal VOC, COCO, YOLO, CSV and VoTT v1/v2, one module each
+The built-in annotation formats (Pascal VOC, COCO, YOLO with Ultralytics data.yaml, CSV, VoTT
+v1/v2, CVAT for images 1.1 XML and Label Studio JSON, one module each
 in :mod:`ssdzoo.data.formats`) are registered here; ``FORMATS`` lists them. Every reader
 returns records whose boxes are pixels of the original image, ``x1 y1 x2 y2`` float32, and
 whose labels are 0-based indices into ``class_names``; defective boxes and images are dropped
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .check import CheckReport, DataWarning, check_dataset
-from .formats import coco, csvfile, voc, vott, yolo
+from .formats import coco, csvfile, cvat, labelstudio, voc, vott, yolo
 from .formats.base import existing, json_file, read
 from .formats.registry import get_format, register_format, registered
 from .records import Dataset
@@ -26,6 +27,8 @@ read_coco = register_format("coco", parse=coco.parse, detect=coco.detect)
 read_yolo = register_format("yolo", parse=yolo.parse, detect=yolo.detect)
 read_csv = register_format("csv", parse=csvfile.parse, detect=csvfile.detect)
 read_vott = register_format("vott", parse=vott.parse, detect=vott.detect)
+read_cvat = register_format("cvat", parse=cvat.parse, detect=cvat.detect)
+read_labelstudio = register_format("labelstudio", parse=labelstudio.parse, detect=labelstudio.detect)
 
 FORMATS = tuple(f.name for f in registered())
 

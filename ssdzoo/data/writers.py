@@ -1,54 +1,23 @@
-"""Annotation writers (Pascal VOC, COCO, YOLO) and ``convert`` between formats.
+"""Annotation writers (Pascal VOC, COCO, YOLO, CVAT, Label Studio) and ``convert`` between formats.
 
 Writers take a ``Dataset`` (boxes in pixels ``x1 y1 x2 y2``) and copy every image into the
 output layout, so the result stands on its own; image names are made unique by stem.
-Normalised YOLO coordinates use the image size read from the copied file's header.
+Normalised coordinates (YOLO, Label Studio) use the image size read from the copied file's header;
+the YOLO, CVAT and Label Studio writers live in their format modules.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .check import probe_image
+from .formats import cvat, labelstudio, yolo
+from .formats.output import copy_images, number, write_lines
 from .readers import load
-from .records import Dataset, Record
-
-WRITE_FORMATS = ("voc", "coco", "yolo")
-
-
-def _copy_images(records: Sequence[Record], image_dir: Path) -> list[Path]:
-    """Copy the records' images into ``image_dir`` under unique stems; the new paths."""
-    image_dir.mkdir(parents=True, exist_ok=True)
-    used, paths = set(), []
-    for record in records:
-        source = Path(record.image_path)
-        if not source.is_file():
-            raise ValueError(f"{source}: image file missing")
-        stem, k = source.stem, 1
-        while stem.lower() in used:
-            stem, k = f"{source.stem}_{k}", k + 1
-        used.add(stem.lower())
-        target = image_dir / f"{stem}{source.suffix}"
-        if not (target.exists() and target.samefile(source)):
-            shutil.copyfile(source, target)
-        paths.append(target)
-    return paths
-
-
-def _write_lines(file: Path, lines: Sequence[str]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-
-
-def _number(value: float) -> str:
-    """A coordinate with at most two decimals and no trailing zeros."""
-    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+from .records import Dataset
 
 
 def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
@@ -59,7 +28,7 @@ def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -
     """
     out = Path(out_dir)
     (out / "Annotations").mkdir(parents=True, exist_ok=True)
-    images = _copy_images(dataset.records, out / "JPEGImages")
+    images = copy_images(dataset.records, out / "JPEGImages")
     for record, image in zip(dataset.records, images):
         width, height = probe_image(image, full=False)
         ann = ET.Element("annotation")
@@ -74,13 +43,13 @@ def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -
             ET.SubElement(obj, "difficult").text = str(int(difficult))
             bndbox = ET.SubElement(obj, "bndbox")
             for key, value in zip(("xmin", "ymin", "xmax", "ymax"), box):
-                ET.SubElement(bndbox, key).text = _number(value)
+                ET.SubElement(bndbox, key).text = number(value)
         tree = ET.ElementTree(ann)
         ET.indent(tree)
         tree.write(out / "Annotations" / f"{image.stem}.xml", encoding="utf-8")
-    _write_lines(out / "classes.txt", dataset.class_names)
+    write_lines(out / "classes.txt", dataset.class_names)
     if split:
-        _write_lines(out / "ImageSets" / "Main" / f"{split}.txt", [p.stem for p in images])
+        write_lines(out / "ImageSets" / "Main" / f"{split}.txt", [p.stem for p in images])
     return out
 
 
@@ -91,7 +60,7 @@ def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
     written ``iscrowd: 1`` (both mean "ignore in evaluation"). Returns the JSON path.
     """
     out = Path(out_dir)
-    images = _copy_images(dataset.records, out / "images")
+    images = copy_images(dataset.records, out / "images")
     coco = {"images": [], "annotations": [],
             "categories": [{"id": i + 1, "name": n, "supercategory": ""}
                            for i, n in enumerate(dataset.class_names)]}
@@ -112,29 +81,12 @@ def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
     return file
 
 
-def write_yolo(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Path:
-    """Write YOLO: ``images/[split/]``, ``labels/[split/]<stem>.txt`` and ``classes.txt``.
-
-    Each line is ``class x_center y_center width height`` normalised to the image size.
-    Returns ``out_dir``.
-    """
-    out = Path(out_dir)
-    sub = Path(split or "")
-    images = _copy_images(dataset.records, out / "images" / sub)
-    labels_dir = out / "labels" / sub
-    for record, image in zip(dataset.records, images):
-        width, height = probe_image(image, full=False)
-        b = record.boxes.astype(np.float64) / [width, height, width, height]
-        centre_size = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                                b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
-        _write_lines(labels_dir / f"{image.stem}.txt",
-                     [f"{label} " + " ".join(f"{v:.6f}" for v in row)
-                      for label, row in zip(record.labels.tolist(), centre_size)])
-    _write_lines(out / "classes.txt", dataset.class_names)
-    return out
-
-
-_WRITERS = {"voc": write_voc, "coco": write_coco, "yolo": write_yolo}
+write_yolo = yolo.write
+write_cvat = cvat.write
+write_labelstudio = labelstudio.write
+_WRITERS = {"voc": write_voc, "coco": write_coco, "yolo": write_yolo, "cvat": write_cvat,
+            "labelstudio": write_labelstudio}
+WRITE_FORMATS = tuple(_WRITERS)
 
 
 def _writer(format: str):

@@ -30,6 +30,7 @@ from ..check import KEPT, SKIPPED, Finding, check_image, check_record, finalize,
 from ..records import Dataset, Record
 
 NAMES_FILES = ("classes.txt", "obj.names")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..check import KEPT, Finding
-from .base import Layout, Parsed, RawImage, RawObject, json_file, json_has_key, read_json
+from .base import IMAGE_SUFFIXES, Layout, Parsed, RawImage, RawObject, json_file, json_has_key, read_json
 
 _V1 = Layout(("x1", "y1", "x2", "y2"), "xyxy", "tags")
 _V2_BOX = ("left", "top", "width", "height")
@@ -24,18 +24,42 @@ def _tagged(raw: RawImage, index: int, tags, values: list) -> RawObject:
     return RawObject(index, tags[0] if tags else None, values)
 
 
+def vott1_order(names: Sequence[str]) -> list[str]:
+    """File names in VoTT 1.x's order: case-insensitive, symbols such as ``_`` after letters."""
+    return sorted(names, key=lambda name: (name.upper(), name))
+
+
+def _v1_names(file: Path, image_dir: Path, keys: list[str]) -> list[str]:
+    """The image file of each frame key: the name itself, or (index keys) VoTT's n-th file.
+
+    VoTT 1.x keys the frames of an image folder by index into its own file order; a key
+    beyond the folder's images is an error naming both counts.
+    """
+    if not keys or not all(k.isdigit() for k in keys):
+        return keys
+    files = vott1_order([p.name for p in image_dir.iterdir()
+                         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()])
+    largest = max(int(k) for k in keys)
+    if largest >= len(files):
+        raise ValueError(f"{file}: frames are keyed by index up to {largest} ({len(keys)} frames) "
+                         f"but {image_dir} holds {len(files)} images")
+    return [files[int(k)] for k in keys]
+
+
 def _v1(file: Path, data: dict) -> Parsed:
     """VoTT 1.x: ``{"frames": {image: [{x1, y1, x2, y2, width, height, tags}]}, "inputTags"}``.
 
     Images sit in the folder named like the JSON file (``imgs.json`` next to ``imgs/``) or
-    beside it; coordinates refer to the region's ``width`` x ``height`` and are scaled to
-    the real image.
+    beside it; frames are keyed by file name or by index into VoTT's file order (see
+    ``vott1_order``). Coordinates refer to the region's ``width`` x ``height`` and are scaled
+    to the real image.
     """
     folder = file.with_suffix("")
     image_dir = folder if folder.is_dir() else file.parent
+    keys = [str(k) for k in data["frames"]]
     images = []
-    for name, regions in data["frames"].items():
-        raw = RawImage(str(file), str(image_dir / name), _V1, str(name))
+    for name, regions in zip(_v1_names(file, image_dir, keys), data["frames"].values()):
+        raw = RawImage(str(file), str(image_dir / name), _V1, name)
         for i, region in enumerate(regions):
             values = [region.get(k) for k in _V1.fields]
             raw.objects.append(_tagged(raw, i, region.get("tags"), values))

@@ -1,0 +1,92 @@
+"""Anchor advice (``ssdzoo anchors``) on data sets constructed here, where the answers are known."""
+
+import argparse
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from ssdzoo.cli.data import add_parser
+from ssdzoo.core.anchors import SSD300_ANCHORS, AnchorConfig, generate_anchors
+from ssdzoo.data import Dataset, Record, write_voc
+from ssdzoo.data.anchor_fit import advise_anchors, best_iou, iou_kmeans, map_sizes
+
+SIZES = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
+
+
+def _dataset(boxes: np.ndarray, size: int = 300, per_image: int = 10) -> Dataset:
+    """Records of ``size`` x ``size`` images holding the normalised ``boxes``, in pixels."""
+    records = [Record(f"img{k}.jpg", boxes[k:k + per_image] * size, np.zeros(len(boxes[k:k + per_image])),
+                      width=size, height=size) for k in range(0, len(boxes), per_image)]
+    return Dataset(records, ["thing"])
+
+
+def test_map_sizes_follow_the_steps():
+    assert map_sizes(SSD300_ANCHORS, 300) == SIZES
+    with pytest.raises(ValueError, match="needs an AnchorConfig with steps"):
+        map_sizes(AnchorConfig((0.1, 0.2), ((2,),)), 300)
+
+
+def test_boxes_that_are_anchors_have_best_iou_one():
+    anchors = generate_anchors(SIZES, (300, 300), SSD300_ANCHORS)
+    picked = anchors[[0, 5000, 7000, 8731]].astype(np.float64)  # some stick out of the image
+    np.testing.assert_allclose(best_iou(picked, anchors), 1.0, atol=1e-6)
+    shifted = picked[:1] + [4 / 300, 0, 4 / 300, 0]  # 30 px box moved 4 px: half a grid step
+    np.testing.assert_allclose(best_iou(shifted, anchors), [26 / 34], atol=1e-5)
+
+
+def test_iou_kmeans_finds_three_known_shapes():
+    rng = np.random.default_rng(0)
+    truth = np.array([[0.05, 0.05], [0.4, 0.1], [0.1, 0.4]])
+    shapes = np.concatenate([truth[j] * rng.uniform(0.97, 1.03, (50, 2)) for j in range(3)])
+    centres, counts = iou_kmeans(shapes, 3)
+    assert counts.tolist() == [50, 50, 50]
+    order = np.lexsort((centres[:, 1], centres[:, 0]))
+    np.testing.assert_allclose(centres[order], truth[[0, 2, 1]], rtol=0.03)
+    with pytest.raises(ValueError, match="2 boxes are too few for 3 clusters"):
+        iou_kmeans(shapes[:2], 3)
+    with pytest.raises(ValueError, match="clusters must be >= 1, got 0"):
+        advise_anchors(Dataset([], ["x"]), SSD300_ANCHORS, clusters=0)
+    with pytest.raises(ValueError, match="the dataset has no boxes"):
+        advise_anchors(Dataset([], ["x"]), SSD300_ANCHORS)
+
+
+def test_wide_boxes_get_ratio_eight_and_are_covered():
+    rng = np.random.default_rng(1)
+    centre = rng.uniform(0.3, 0.7, (200, 2))
+    half = np.array([0.2, 0.025]) * rng.uniform(0.95, 1.05, (200, 1))  # 0.4 x 0.05: ratio 8
+    boxes = np.concatenate([centre - half, centre + half], 1)
+    advice = advise_anchors(_dataset(boxes), SSD300_ANCHORS, 300, clusters=3)
+    assert advice.suggested.aspect_ratios[0] == (8.0,)
+    assert advice.suggested.aspect_ratios[1][0] == 8.0 and len(advice.suggested.aspect_ratios[1]) == 2
+    assert advice.suggested.boxes_per_cell == SSD300_ANCHORS.boxes_per_cell  # the head keeps its shape
+    assert advice.coverage() == 0.0  # the paper's widest box is 3:1 (shape IoU 0.41)
+    assert advice.coverage(suggested=True) == 1.0
+    assert advice.best_current.mean() == pytest.approx(0.406, abs=0.005)
+    assert advice.best_suggested.mean() == pytest.approx(0.798, abs=0.005)
+    rows = {row[0]: row for row in advice.table(["thing"])}
+    assert rows["all"][1] == rows["class thing"][1] == 200
+    assert rows["all"][3] == pytest.approx(advice.coverage())
+
+
+def test_cli_anchors_prints_coverage_and_writes_the_suggestion(tmp_path, capsys):
+    records = []
+    for k in range(3):
+        image = tmp_path / "src" / f"i{k}.jpg"
+        image.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(image), np.zeros((300, 300, 3), np.uint8))
+        records.append(Record(str(image), [[10, 10, 130, 40], [100, 100, 160, 160]], [0, 1]))
+    write_voc(Dataset(records, ["wide", "square"]), tmp_path / "voc")
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    out = tmp_path / "anchors.json"
+    args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--clusters", "2", "--out", str(out)])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "6 boxes in 3 images, input 300 px" in text and "class wide" in text
+    suggested = AnchorConfig.from_dict(json.loads(out.read_text()))
+    assert suggested.aspect_ratios[0] == (4.0,)
+    args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--anchors", str(tmp_path / "src" / "i0.jpg")])
+    with pytest.raises(ValueError, match=r"i0.jpg: not an AnchorConfig JSON file"):
+        args.func(args)

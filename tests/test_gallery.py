@@ -1,0 +1,104 @@
+"""``ssdzoo view``: the HTML gallery, opened in a real headless Chromium (system package, driven by
+Playwright): it renders, box overlays sit at the right pixels, filters change what is shown, paging
+works, the console stays clean, and BCCD's two zero-area boxes appear under their finding.
+
+``SSDZOO_SCREENSHOT=docs/images/gallery.png`` also saves the README's screenshot there."""
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ssdzoo.cli.data import add_parser
+from ssdzoo.data import load
+from ssdzoo.data.gallery import write_gallery
+
+IDS = ["BloodImage_00000", "BloodImage_00001", "BloodImage_00002", "BloodImage_00003",
+       "BloodImage_00338", "BloodImage_00343", "BloodImage_00004", "BloodImage_00005"]
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory) -> Path:
+    """Eight BCCD images in their own VOC folder, two of them with a zero-area box."""
+    root = tmp_path_factory.mktemp("voc")
+    bccd = Path(__file__).parents[1] / "data" / "BCCD"
+    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
+        (root / folder).mkdir()
+        for i in IDS:
+            shutil.copy(bccd / folder / f"{i}{suffix}", root / folder)
+    return root
+
+
+def test_cli_view_writes_the_gallery_and_thumbnails_once(voc, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["view", str(voc), "--out", str(tmp_path / "g"), "--thumb-size", "200"])
+    assert args.func(args) == 0
+    assert "8 images, 2 findings" in capsys.readouterr().out
+    thumbs = sorted((tmp_path / "g" / "thumbs").iterdir())
+    assert len(thumbs) == 8
+    stamp = thumbs[0].stat().st_mtime_ns
+    args.func(args)
+    assert thumbs[0].stat().st_mtime_ns == stamp  # made once
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="page_size must be >= 1"):
+        write_gallery(load(voc, check_images=False), tmp_path / "h", page_size=0)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_gallery_in_headless_chromium(voc, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright missing: pip install playwright")
+    with pytest.warns(UserWarning):
+        dataset = load(voc, "voc")
+    index = write_gallery(dataset, tmp_path / "gallery", "BCCD sample", page_size=4)
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 560})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(index.as_uri())
+        page.wait_for_load_state("load")
+        assert page.inner_text("#count") == "8 of 8 images"
+        assert page.inner_text("#page").strip() == "page 1 of 2"
+        assert page.locator("figure.card").count() == 4
+        counts = page.locator("#classes tr").all_inner_texts()
+        per_class = [[name, str(sum(int((r.labels == i).sum()) for r in dataset))]
+                     for i, name in enumerate(dataset.class_names)]
+        assert [c.split() for c in counts[1:]] == per_class
+
+        # the first box of BloodImage_00000 (WBC 260 177 491 376 in 640 x 480) on its thumbnail
+        card = page.locator("figure.card", has_text="BloodImage_00000.jpg")
+        image = card.locator("img").bounding_box()
+        box = card.locator(".box").first.bounding_box()
+        assert card.locator(".box").first.get_attribute("data-label") == "WBC"
+        expected = (image["x"] + 260 / 640 * image["width"], image["y"] + 177 / 480 * image["height"],
+                    231 / 640 * image["width"], 199 / 480 * image["height"])
+        assert [box["x"], box["y"], box["width"], box["height"]] == pytest.approx(expected, abs=1.0)
+        if os.environ.get("SSDZOO_SCREENSHOT"):
+            page.screenshot(path=os.environ["SSDZOO_SCREENSHOT"])
+
+        page.select_option("#class-filter", label="WBC")
+        assert page.inner_text("#count") == "8 of 8 images"  # every image has a WBC
+        labels = set(page.locator(".box").evaluate_all("boxes => boxes.map(b => b.dataset.label)"))
+        assert labels == {"WBC"}
+        page.select_option("#class-filter", label="Platelets")
+        with_platelets = sum(1 for r in dataset if (r.labels == 0).any())
+        assert 0 < with_platelets < 8 and page.inner_text("#count") == f"{with_platelets} of 8 images"
+
+        page.select_option("#class-filter", label="all classes")
+        page.select_option("#finding-filter", "box dropped")
+        cards = page.locator("figure.card figcaption").all_inner_texts()
+        assert [c.splitlines()[0].split()[0] for c in cards] == ["BloodImage_00338.jpg", "BloodImage_00343.jpg"]
+        assert all("has zero area (box dropped)" in c for c in cards)
+
+        page.select_option("#finding-filter", "")
+        page.click("#next")
+        assert page.inner_text("#page").strip() == "page 2 of 2"
+        assert page.locator("figure.card").count() == 4
+        assert page.locator("#next").is_disabled()
+        browser.close()
+    assert errors == []
