@@ -170,3 +170,13 @@ def test_train_config_takes_the_probabilities_from_flags_and_rejects_bad_ones(tm
     for key, value in (("mosaic", 1.5), ("mixup", -0.1), ("mosaic", float("nan")), ("mixup", True)):
         with pytest.raises(ValueError, match=rf"{key} is a probability in \[0, 1\]"):
             TrainConfig(backbone="small", data=str(tmp_path), **{key: value}).validate()
+
+
+def test_no_selected_image_and_a_batch_of_one_work_in_the_graph():
+    images, boxes, labels = fixed_batch()
+    run = tf.function(lambda i, b, lab, p: mix.mix_batch(i, b, lab, tf.constant([1, 2]), mosaic_prob=p, mixup_prob=p))
+    out = run(images, boxes, labels, 0.0 + 1e-9)                          # nothing drawn below 1e-9
+    np.testing.assert_array_equal(out[0].numpy(), images)
+    np.testing.assert_array_equal(out[2].numpy()[:, : labels.shape[1]], labels)
+    one, one_boxes, one_labels = run(images[:1], boxes[:1], labels[:1], 1.0)   # its own tiles and partner
+    assert one.shape == (1, SIZE, SIZE, 3) and (one_labels.numpy() >= 0).sum() >= 2
