@@ -5,7 +5,9 @@ Each row iterates ``ssdzoo.data.pipeline(..., repeat=True)`` with batches of 32:
 median (and best) images/s over the runs, and the median CPU time per image of this process
 (all threads), which other jobs on the machine disturb much less than wall time. Rows with the
 8732 SSD300 anchors include target encoding (``ssdzoo.encode_targets``); rows with a
-single anchor make encoding free, so they show decoding plus augmentation alone.
+single anchor make encoding free, so they show decoding plus augmentation alone. The full SSD
+augmentation includes the zoom-out (up to 4x, half of the images); the mosaic and mixup rows add
+``pipeline(mosaic=1.0)`` / ``pipeline(mixup=1.0)`` to it (every image), their worst case.
 Goal: >= 150 images/s with full augmentation.
 
     python benchmarks/bench_pipeline.py [--batches 10] [--repeats 5]
@@ -52,6 +54,15 @@ def measure(dataset: tf.data.Dataset, batches: int, repeats: int) -> tuple[list[
     return rates, cpu_ms
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (as ``lscpu`` prints it), else ``platform.processor()``."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10)
@@ -61,13 +72,17 @@ def main() -> None:
     data = load(ROOT / "data" / "BCCD", format="voc", split="trainval")
     ssd300 = generate_anchors(SSD300_MAPS, (SIZE, SIZE), SSD300_ANCHORS)
     one = np.array([[0.25, 0.25, 0.75, 0.75]], np.float32)
-    rows = [("full SSD augmentation", True, ssd300), ("full SSD augmentation", True, one),
-            ("none (decode + resize)", False, ssd300), ("none (decode + resize)", False, one)]
+    full, mosaic, mixup = "full SSD augmentation", {"mosaic": 1.0}, {"mixup": 1.0}
+    rows = [(full, True, ssd300, {}), (full, True, one, {}),
+            (full + " + mosaic 1.0", True, ssd300, mosaic), (full + " + mosaic 1.0", True, one, mosaic),
+            (full + " + mixup 1.0", True, ssd300, mixup), (full + " + mixup 1.0", True, one, mixup),
+            (full + " + mosaic 1.0 + mixup 1.0", True, ssd300, {**mosaic, **mixup}),
+            ("none (decode + resize)", False, ssd300, {}), ("none (decode + resize)", False, one, {})]
     load_avg = os.getloadavg()[0]
     lines = []
-    for name, augment, anchors in rows:
+    for name, augment, anchors, mixing in rows:
         ds = pipeline(data, anchors=anchors, input_size=SIZE, batch_size=BATCH, augment=augment,
-                      repeat=True)
+                      repeat=True, **mixing)
         rates, cpu_ms = measure(ds, args.batches, args.repeats)
         med = statistics.median(rates)
         goal = ("yes" if med >= GOAL else "no") if augment and len(anchors) > 1 else ""
@@ -79,7 +94,7 @@ def main() -> None:
               f"3-batch warm-up (goal >= {GOAL:g} images/s with full augmentation); "
               f"`python benchmarks/bench_pipeline.py --batches {args.batches} --repeats "
               f"{args.repeats}`; Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-              f"{os.cpu_count()} CPUs ({platform.machine()}), load average {load_avg:.1f} at start.")
+              f"{os.cpu_count()} CPUs ({cpu_model()}, {platform.machine()}), load average {load_avg:.1f} at start.")
     columns = ("| augmentation | anchors encoded | median images/s | best images/s "
                "| CPU ms per image | goal met |\n|---|---:|---:|---:|---:|---|")
     table = "\n".join([header, "", columns, *lines]) + "\n"

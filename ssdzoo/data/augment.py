@@ -98,11 +98,13 @@ def window_boxes(boxes: TensorLike, window: TensorLike) -> TensorLike:
 
 
 def compose_windows(outer: TensorLike, inner: TensorLike) -> TensorLike:
-    """The x1y1x2y2 window ``inner`` (in ``outer``'s coordinates) in ``outer``'s parent's coordinates."""
+    """The x1y1x2y2 window(s) ``inner (..., 4)`` (in ``outer``'s coordinates) in ``outer``'s parent's.
+
+    ``outer (..., 4)`` broadcasts against ``inner``."""
     outer = tf.convert_to_tensor(outer, tf.float32)
     inner = tf.convert_to_tensor(inner, tf.float32)
-    origin, size = outer[:2], outer[2:] - outer[:2]
-    return tf.concat([origin + inner[:2] * size, origin + inner[2:] * size], axis=0)
+    origin, size = outer[..., :2], outer[..., 2:] - outer[..., :2]
+    return tf.concat([origin + inner[..., :2] * size, origin + inner[..., 2:] * size], axis=-1)
 
 
 def _sample_positions(lo, hi, src: tf.Tensor, out: tf.Tensor):
@@ -125,15 +127,24 @@ def _sample_positions(lo, hi, src: tf.Tensor, out: tf.Tensor):
     return snap(first) / denom, snap(last) / denom
 
 
+def resample_windows(images: TensorLike, windows: TensorLike, indices: TensorLike,
+                     size: TensorLike) -> TensorLike:
+    """Bilinear samples ``(K, *size, 3)`` of normalised x1y1x2y2 ``windows (K, 4)`` of ``images[indices]``.
+
+    ``images (B, H, W, 3)`` has values >= 0; ``size`` is (height, width). The samples are float32,
+    -1 where a sample falls outside its image."""
+    windows = tf.convert_to_tensor(windows, tf.float32)
+    shape = tf.shape(images)
+    y1, y2 = _sample_positions(windows[:, 1], windows[:, 3], shape[1], size[0])
+    x1, x2 = _sample_positions(windows[:, 0], windows[:, 2], shape[2], size[1])
+    return tf.image.crop_and_resize(images, tf.stack([y1, x1, y2, x2], axis=1), indices, size,
+                                    extrapolation_value=-1.0)
+
+
 def _resample(image, window, size):
-    """Bilinear samples of ``window`` of ``image`` (values >= 0) at ``size`` = (height, width),
-    float32, -1 where a sample falls outside the image."""
+    """:func:`resample_windows` of one ``window`` of one ``image``."""
     window = tf.convert_to_tensor(window, tf.float32)
-    shape = tf.shape(image)
-    y1, y2 = _sample_positions(window[1], window[3], shape[0], size[0])
-    x1, x2 = _sample_positions(window[0], window[2], shape[1], size[1])
-    return tf.image.crop_and_resize(image[None], tf.stack([y1, x1, y2, x2])[None],
-                                    tf.zeros((1,), tf.int32), size, extrapolation_value=-1.0)[0]
+    return resample_windows(image[None], window[None], tf.zeros((1,), tf.int32), size)[0]
 
 
 def render_window(image: TensorLike, window: TensorLike, size: TensorLike,

@@ -18,6 +18,7 @@ from ssdzoo.core.matching import encode_targets
 from ssdzoo.utils.typing import TensorLike
 
 from . import augment as aug
+from . import mix
 from .records import Dataset, Record
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = No
              input_size: int | tuple[int, int] | None = None, batch_size: int = 16,
              augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
              cache: bool = False, drop_remainder: bool | None = None,
-             repeat: bool = False) -> tf.data.Dataset:
+             repeat: bool = False, mosaic: float = 0.0, mixup: float = 0.0) -> tf.data.Dataset:
     """Batches of ``(images, targets)`` for training (``augment=True``) or evaluation.
 
     Args:
@@ -90,12 +91,19 @@ def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = No
         drop_remainder: drop the last incomplete batch; defaults to ``augment`` (under
             tf.distribute every training batch must split evenly across replicas).
         repeat: repeat indefinitely.
+        mosaic: probability that a training image becomes a mosaic of 4 images of its batch
+            (:func:`ssdzoo.data.mix.mosaic`), after the per-image augmentation.
+        mixup: probability that an image is blended with another one of its batch
+            (:func:`ssdzoo.data.mix.mixup`), after the mosaic.
 
     Returns:
         A dataset of images ``(B, H, W, 3)`` float32 RGB 0-255 and targets
         ``(B, A, 5)`` float32.
     """
     anchors, size = _resolve(model, anchors, input_size)
+    for name, prob in (("mosaic", mosaic), ("mixup", mixup)):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"pipeline: {name} is a probability in [0, 1], got {prob}")
     records = list(getattr(dataset, "records", dataset))
     shuffle = augment if shuffle is None else shuffle
     drop_remainder = augment if drop_remainder is None else drop_remainder
@@ -126,6 +134,12 @@ def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = No
     ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.padded_batch(batch_size, padded_shapes=((*size, 3), (None, 4), (None,)),
                          padding_values=(0.0, 0.0, -1), drop_remainder=drop_remainder)
+    if mosaic or mixup:  # per batch: tiles and partners come from the same batch
+        batch_seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,
+                                             rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
+            lambda batch, batch_seed: mix.mix_batch(*batch, batch_seed, mosaic_prob=mosaic, mixup_prob=mixup),
+            num_parallel_calls=AUTOTUNE)
     coder = getattr(model, "box_coder", None)  # the model's variances, if it has a coder
     ds = ds.map(lambda images, boxes, labels: (images, encode_targets(boxes, labels, anchors, box_coder=coder)),
                 num_parallel_calls=AUTOTUNE)

@@ -54,6 +54,8 @@ class TrainConfig:
     seed: int = 0
     cache: bool = True
     out: str = "runs/train"
+    mosaic: float = 0.0                 # probability a training image becomes a 4-image mosaic
+    mixup: float = 0.0                  # probability a training image is blended with another
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -131,6 +133,10 @@ class TrainConfig:
         for name in ("weight_decay", "clipnorm"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a number >= 0 (0 = off), got {getattr(self, name)}")
+        for name in ("mosaic", "mixup"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value <= 1):
+                raise ValueError(f"{name} is a probability in [0, 1], got {value!r}")
         for name in ("momentum", "ema_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -142,7 +142,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
-                          seed=config.seed, cache=config.cache, repeat=True)
+                          seed=config.seed, cache=config.cache, repeat=True,
+                          mosaic=config.mosaic, mixup=config.mixup)
     data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if validate else None
 
     ema = getattr(model.optimizer, "use_ema", False)
