@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import keras
 
 from ssdzoo.models.freezing import freeze, unfreeze
+from ssdzoo.training.batchnorm import recalibrate_batchnorm
 from ssdzoo.utils.files import atomic_path
 from ssdzoo.utils.keras_internals import optimizer_is_built_for, restore_learning_rate, scale_learning_rate
 
@@ -28,10 +29,17 @@ class EvaluateMAP(keras.callbacks.Callback):
         every_n_steps: evaluate every N training steps instead; the latest value is also
             written into each epoch's logs.
         filepath: where to save the best model (``.keras``); ``None`` saves nothing.
+        calibration: training batches (e.g. ``ssdzoo.data.pipeline(train, model, augment=True,
+            repeat=True)``); before each evaluation the BatchNorm statistics are re-estimated
+            from ``calibration_batches`` of them (:func:`recalibrate_batchnorm`), so the
+            evaluated and saved model is the one being trained. ``None``: the moving averages
+            as they are (they lag far behind a model trained from scratch).
+        calibration_batches: batches per re-estimation.
     """
 
     def __init__(self, records: Dataset | Sequence[Record], every_n_epochs: int = 1, every_n_steps: int | None = None,
-                 filepath: str | None = None, batch_size: int = 8, verbose: int = 1):
+                 filepath: str | None = None, batch_size: int = 8, verbose: int = 1,
+                 calibration: Iterable | None = None, calibration_batches: int = 10):
         super().__init__()
         self.records = list(records)
         self.every_n_epochs = every_n_epochs
@@ -43,6 +51,8 @@ class EvaluateMAP(keras.callbacks.Callback):
         self.best_step = None
         self.history: list[tuple[int, float]] = []  # (training step, mAP)
         self._last = float("nan")
+        self._calibration = None if calibration is None else iter(calibration)
+        self.calibration_batches = calibration_batches
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
@@ -50,6 +60,8 @@ class EvaluateMAP(keras.callbacks.Callback):
     def _evaluate(self) -> float:
         from ssdzoo.evaluation.evaluator import evaluate
 
+        if self._calibration is not None:
+            recalibrate_batchnorm(self.model, self._calibration, self.calibration_batches)
         value = evaluate(self.model, self.records, coco=False, batch_size=self.batch_size,
                          verbose=False).map
         step = self._step()

@@ -48,6 +48,7 @@ class TrainConfig:
     loss: str = "mining"                # mining (hard negatives 3:1) or focal (all anchors)
     ema: bool = False                   # weight EMA: evaluated, saved and reported weights are the averages
     ema_momentum: float = 0.99
+    precise_bn: int = 10                # batches that re-estimate BatchNorm statistics before evaluating (0 = off)
     freeze_epochs: int = 0
     unfreeze_from: str | None = None
     eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
@@ -127,6 +128,7 @@ class TrainConfig:
         _at_least("warmup_steps", self.warmup_steps, 0)
         _at_least("freeze_epochs", self.freeze_epochs, 0)
         _at_least("eval_every", self.eval_every, 0)
+        _at_least("precise_bn", self.precise_bn, 0)
         for name in ("lr", "head_width"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)}")

@@ -148,6 +148,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     ema = getattr(model.optimizer, "use_ema", False)
 
+    def calibration_data():
+        """Augmented training batches for re-estimating BatchNorm statistics (own seed, no cache)."""
+        return pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
+                        seed=config.seed + 1, cache=False, repeat=True)
+
     class Checkpoint(keras.callbacks.Callback):
         epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
 
@@ -173,8 +178,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     cbs = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), ema_in_model] if ema else []
     evaluator = None
     if validate:
+        calibration = calibration_data() if config.precise_bn else None
         evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
-                                              filepath=os.path.join(config.out, "best.keras"))
+                                              filepath=os.path.join(config.out, "best.keras"),
+                                              calibration=calibration, calibration_batches=config.precise_bn)
         if resume:  # best.keras must stay the best of the whole run, not of the resumed part
             evaluator.best, evaluator.best_step = state.get("best_map", -1.0), state.get("best_step")
         cbs.append(evaluator)
@@ -214,6 +221,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     from ssdzoo.training.report import write_report
 
     best = os.path.join(config.out, "best.keras")
+    if not os.path.isfile(best) and config.precise_bn:  # no validation: the last model is the result
+        from ssdzoo.training.batchnorm import recalibrate_batchnorm
+
+        if recalibrate_batchnorm(model, iter(calibration_data()), config.precise_bn):
+            saver.save(model, checkpoint.epochs_done, extra())
     final = load(best) if os.path.isfile(best) else model
     return write_report(final, config, test_ds or val_ds, weights_note=weights_note,
                         train_seconds=train_seconds, log_csv=os.path.join(config.out, "log.csv"))
