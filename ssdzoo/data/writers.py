@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .check import probe_image
+from ssdzoo.utils.images import inspect_image
+
 from .readers import load
 from .records import Dataset, Record
 
@@ -61,7 +62,7 @@ def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -
     (out / "Annotations").mkdir(parents=True, exist_ok=True)
     images = _copy_images(dataset.records, out / "JPEGImages")
     for record, image in zip(dataset.records, images):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         ann = ET.Element("annotation")
         ET.SubElement(ann, "folder").text = "JPEGImages"
         ET.SubElement(ann, "filename").text = image.name
@@ -96,7 +97,7 @@ def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
             "categories": [{"id": i + 1, "name": n, "supercategory": ""}
                            for i, n in enumerate(dataset.class_names)]}
     for image_id, (record, image) in enumerate(zip(dataset.records, images), start=1):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         coco["images"].append({"id": image_id, "file_name": image.name, "width": width,
                                "height": height})
         for box, label, difficult in zip(record.boxes, record.labels, record.difficult):
@@ -123,7 +124,7 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
     images = _copy_images(dataset.records, out / "images" / sub)
     labels_dir = out / "labels" / sub
     for record, image in zip(dataset.records, images):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         b = record.boxes.astype(np.float64) / [width, height, width, height]
         centre_size = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
                                 b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
@@ -151,12 +152,13 @@ def write(dataset: Dataset, out_dir: str | Path, format: str, split: str | None 
 
 def convert(src_path: str | Path, src_format: str | None, dst_dir: str | Path, dst_format: str,
             split: str | None = None, class_names: Sequence[str] | None = None,
-            check_images: bool = True, strict: bool = False) -> Dataset:
+            check_images: bool = True, strict: bool = False, merge_case: bool = False) -> Dataset:
     """Load a dataset and write it in ``dst_format`` under ``dst_dir``; returns what was written.
 
-    The dataset is checked like ``load`` (defects dropped with a warning); the split name is kept.
+    The dataset is checked like ``load`` (defects dropped with a warning, ``merge_case`` as
+    there); the split name is kept.
     """
     writer = _writer(dst_format)
-    dataset = load(src_path, src_format, split, class_names, check_images, strict)
+    dataset = load(src_path, src_format, split, class_names, check_images, strict, merge_case)
     writer(dataset, dst_dir, split)
     return dataset

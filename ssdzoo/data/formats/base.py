@@ -26,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ssdzoo.utils.images import orient_boxes
+
 from ..check import KEPT, SKIPPED, Finding, check_image, check_record, finalize, summarize
+from ..classes import resolve_classes
 from ..records import Dataset, Record
 
 NAMES_FILES = ("classes.txt", "obj.names")
@@ -201,9 +204,9 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
         return None, findings
     stated, size_findings = _stated_size(raw)
     findings += size_findings
-    size = stated
+    size, turn = stated, 1
     if check_images or raw.frame:
-        size, image_findings = check_image(raw.image_path, stated, full=check_images)
+        size, turn, image_findings = check_image(raw.image_path, stated, full=check_images)
         findings += image_findings
         if size is None:
             return None, findings
@@ -221,6 +224,8 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if raw.frame:
         boxes *= [size[0] / raw.frame[0], size[1] / raw.frame[1]] * 2
+    if turn != 1:
+        boxes, stated = orient_boxes(boxes, turn, stated), size
     width, height = stated or size or (None, None)
     record = Record(raw.image_path, boxes, labels, difficult, width, height)
     record, box_findings = check_record(record, class_names, size, file=raw.source,
@@ -228,9 +233,27 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
     return record, findings + box_findings
 
 
+def _merge_classes(parsed: Parsed, names: list[str], merge: bool, path: Path
+                   ) -> tuple[list[str], list[Finding]]:
+    """The class list after near-duplicate spellings are merged (``merge``: objects renamed)."""
+    objects = [(raw, o) for raw in parsed.images for o in raw.objects if o.name]
+    first_seen: dict[str, str] = {}
+    for raw, o in objects:
+        first_seen.setdefault(o.name, Path(raw.source).name + (f" [{raw.name}]" if raw.name else ""))
+    counts = Counter(o.name for _, o in objects)
+    names, renamed, findings = resolve_classes(names, counts, merge, str(path), first_seen)
+    for _, o in objects:
+        o.name = renamed.get(o.name, o.name)
+    return names, findings
+
+
 def read(fmt: str, parse: Parse, path: str | Path, split: str | None,
-         class_names: Sequence[str] | None, check_images: bool, strict: bool) -> Dataset:
-    """Parse ``path`` as format ``fmt``, check it and build the ``Dataset`` (warns or raises)."""
+         class_names: Sequence[str] | None, check_images: bool, strict: bool,
+         merge_case: bool = False) -> Dataset:
+    """Parse ``path`` as format ``fmt``, check it and build the ``Dataset`` (warns or raises).
+
+    ``merge_case`` merges class names that differ only in case or surrounding spaces.
+    """
     path = existing(path)
     try:
         parsed = parse(path, split, class_names)
@@ -238,14 +261,15 @@ def read(fmt: str, parse: Parse, path: str | Path, split: str | None,
         raise ValueError(f"{path}: malformed {fmt} annotations ({error!r})") from None
     names = list(class_names or parsed.class_names or
                  sorted({o.name for raw in parsed.images for o in raw.objects if o.name}))
+    counts = Counter(o.name or "(no class)" for raw in parsed.images for o in raw.objects)
+    names, class_findings = _merge_classes(parsed, names, merge_case, path)
     label_of = {name: i for i, name in enumerate(names)}
-    records, findings = [], list(parsed.findings)
+    records, findings = [], list(parsed.findings) + class_findings
     for raw in parsed.images:
         record, raw_findings = _build(raw, label_of, names, check_images)
         findings += raw_findings
         if record is not None:
             records.append(record)
-    counts = Counter(o.name or "(no class)" for raw in parsed.images for o in raw.objects)
     report = summarize(records, names, findings, counts, len(parsed.images))
     where = f"{fmt} {path}" + (f" split {split}" if split else "")
     return finalize(records, names, report, strict, where)

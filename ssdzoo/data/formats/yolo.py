@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssdzoo.utils.images import image_files
+
 from .base import NAMES_FILES, Layout, Parsed, RawImage, RawObject, names_file, read_names
 
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _LAYOUT = Layout(("x_center", "y_center", "width", "height"), "cxcywh", "class")
 
 
@@ -31,7 +32,7 @@ def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> P
         if not image_dir.is_dir():
             raise ValueError(f"split folder {image_dir} does not exist")
     images = []
-    for image in sorted(p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
+    for image in map(Path, image_files(image_dir)):
         txt = label_dir / f"{image.stem}.txt"
         raw = RawImage(str(txt), str(image), _LAYOUT, frame=(1.0, 1.0))
         lines = txt.read_text(errors="replace").splitlines() if txt.is_file() else []
