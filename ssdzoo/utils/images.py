@@ -67,8 +67,9 @@ def _open(path: str | os.PathLike) -> Image.Image:
                                "TIFF, WebP)") from None
     except Image.DecompressionBombError as error:
         raise ImageError(path, f"image too large to decode ({error})") from None
-    except (OSError, ValueError, SyntaxError) as error:  # Pillow's header parsers raise these
-        raise ImageError(path, f"cannot decode the image header ({error})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:  # Pillow's header parsers raise these
+        what = "truncated image file" if "truncated" in str(error).lower() else "cannot decode the image header"
+        raise ImageError(path, f"{what} ({error})") from None
 
 
 def _orientation(image: Image.Image) -> int:

@@ -102,17 +102,27 @@ def existing(path: str | Path) -> Path:
     return path
 
 
+def read_text(file: Path) -> str:
+    """A UTF-8 text file (a leading byte-order mark dropped); ValueError naming the file otherwise."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{file}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except OSError as error:
+        raise ValueError(f"{file}: cannot be read ({error.strerror or error})") from None
+
+
 def read_json(file: Path) -> object:
     """The parsed JSON file; ValueError naming the file when it is not valid JSON."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return json.loads(read_text(file))
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{file}: not a valid JSON file ({error})") from None
 
 
 def read_names(file: Path) -> list[str]:
     """The non-blank lines of a text file, stripped (class names, split ids)."""
-    return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_text(file).splitlines() if line.strip()]
 
 
 def names_file(folder: Path) -> Path | None:

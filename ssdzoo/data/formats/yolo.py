@@ -35,7 +35,7 @@ def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> P
     for image in map(Path, image_files(image_dir)):
         txt = label_dir / f"{image.stem}.txt"
         raw = RawImage(str(txt), str(image), _LAYOUT, frame=(1.0, 1.0))
-        lines = txt.read_text(errors="replace").splitlines() if txt.is_file() else []
+        lines = txt.read_text(encoding="utf-8-sig", errors="replace").splitlines() if txt.is_file() else []
         for i, tokens in enumerate(line.split() for line in lines if line.strip()):
             name, problem = tokens[0], None
             if len(tokens) != 5:
