@@ -268,6 +268,8 @@ CASES = [
     Case("COCO unknown category", coco(lambda d: d["annotations"][1].update(category_id=5)),
          records=1, boxes=1, findings=((DROPPED, "coco.json", "not among the categories"),
                                        (SKIPPED, "coco.json", "no box left"))),
+    Case("COCO image size infinite", coco(lambda d: d["images"][1].update(width=float("inf"))),
+         findings=((KEPT, "coco.json", "is not a positive number"),)),
     Case("COCO not JSON", coco(raw=b"{\"images\": [1, 2"), error=r"coco.json: not a valid JSON file"),
     Case("COCO JSON with a byte-order mark", coco(raw=b"\xef\xbb\xbf" + json.dumps(
         {"images": [{"id": 1, "file_name": "good.jpg"}], "annotations": [],
@@ -278,6 +280,8 @@ CASES = [
          **_drop("expected 6 columns", "boxes.csv")),
     Case("CSV NaN coordinate", csv_file("bad.jpg,nan,2,30,40,cat\nbad.jpg,1,2,30,40,cat\n"),
          **_drop("non-finite coordinate", "boxes.csv")),
+    Case("CSV image path with a NUL byte", csv_file("bad\x00.jpg,1,2,30,40,cat\n"),
+         **_skip("cannot read the image file (embedded null byte)", "bad\x00.jpg")),
     Case("CSV not UTF-8", csv_file(b"bad.jpg,1,2,30,40,caf\xe9\n"), error=r"boxes.csv: not UTF-8 text"),
     Case("CSV with a byte-order mark", csv_file(b"bad.jpg,1,2,30,40,cat\n", bom=b"\xef\xbb\xbf")),
 ]

@@ -54,8 +54,8 @@ def _open(path: str | os.PathLike) -> Image.Image:
             data = f.read()
     except FileNotFoundError:
         raise ImageError(path, "image file missing") from None
-    except OSError as error:
-        raise ImageError(path, f"cannot read the image file ({error.strerror or error})") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise ImageError(path, f"cannot read the image file ({getattr(error, 'strerror', None) or error})") from None
     if not data:
         raise ImageError(path, "image file is empty")
     try:

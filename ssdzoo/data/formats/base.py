@@ -200,7 +200,7 @@ def _stated_size(raw: RawImage) -> tuple[tuple[int, int] | None, list[Finding]]:
         size = int(float(raw.width)), int(float(raw.height))
         if min(size) > 0:
             return size, []
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: infinity
         pass
     return None, [Finding(raw.source, f"image size {raw.width!r} x {raw.height!r} is not a "
                           "positive number; ignored", None, raw.name, KEPT)]
