@@ -240,3 +240,19 @@ def test_cli_check_data(bccd, capsys):
         _run(["check-data", str(bccd / "nope")])
     with pytest.raises(ValueError, match="unknown annotation format 'darknet'"):
         _run(["check-data", str(bccd), "--format", "darknet"])
+
+
+def test_cli_check_data_reports_near_duplicate_class_names_and_merges_them(tmp_path, make_image, capsys):
+    root = _voc(tmp_path, make_image, {"a": [("RBC", _bndbox(1, 2, 30, 40))], "b": [("rbc", _bndbox(1, 2, 30, 40))],
+                                       "c": [("RBC", _bndbox(3, 4, 30, 40))]})
+    assert _run(["check-data", str(root), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert ("class names 'RBC' (2 objects, first in a.xml), 'rbc' (1 objects, first in b.xml) differ only "
+            "in case or surrounding spaces; not merged") in out
+    assert _run(["check-data", str(root), "--strict", "--merge-case"]) == 0
+    out = capsys.readouterr().out
+    assert "merged into 'RBC' (classes merged)" in out and "  RBC  " in out
+    with pytest.warns(DataWarning, match="kept apart 1 near-duplicate class"):
+        assert load(root).class_names == ["RBC", "rbc"]
+    with pytest.warns(DataWarning, match="merged 1 near-duplicate class"):
+        assert load(root, merge_case=True).class_names == ["RBC"]
