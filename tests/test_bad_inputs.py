@@ -60,6 +60,22 @@ def test_exif_boxes_are_turned_with_the_image(tmp_path):
     assert bad.boxes.tolist() == [[8, 1, 46, 30]] and (bad.width, bad.height) == (48, 64)
 
 
+def test_a_1x1_image_makes_training_batches(tmp_path):
+    """The image that crashed check-data, load and train (OpenCV's reduced decode) now trains."""
+    from test_pipeline import ANCHORS
+
+    from ssdzoo.data.tfdata import pipeline
+
+    case = next(c for c in CASES if c.name == "1x1 image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load(case.build(tmp_path), "voc")
+    for augment in (False, True):
+        images, targets = next(iter(pipeline(dataset, anchors=ANCHORS, input_size=96, batch_size=2,
+                                             augment=augment)))
+        assert images.shape == (2, 96, 96, 3) and (targets[..., 4] > 0).numpy().sum() >= 2
+
+
 # --- the command line, in subprocesses: no traceback ------------------------------------------
 
 IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]  # c0_bad.jpg: empty, c1: truncated…
