@@ -1,6 +1,6 @@
 """A bad-input corpus, generated at test time: one small dataset per kind of defect.
 
-Each :class:`Case` builds a dataset (VOC, YOLO, COCO or CSV) holding one good image with one
+Each :class:`Case` builds a dataset (VOC, YOLO with or without data.yaml, COCO or CSV) holding one good image with one
 ``cat`` box plus the defect, and states the exact outcome: the records and boxes ``check`` /
 ``load`` keep, and every finding as ``(action, file name, words of the problem)`` — or, for a
 file that cannot be read as its format at all, the ``ValueError`` naming it.
@@ -110,8 +110,10 @@ def voc(image: bytes | Callable[[Path], None] | None = None, name: str = "bad.jp
     return build
 
 
-def yolo(labels: str | bytes, names: bytes | None = b"cat\n") -> Callable[[Path], Path]:
-    """A YOLO folder: good.jpg with one box, bad.jpg with ``labels``; ``classes.txt`` = ``names``."""
+def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes | None = None
+         ) -> Callable[[Path], Path]:
+    """A YOLO folder: good.jpg with one box, bad.jpg with ``labels``; ``classes.txt`` = ``names``
+    and, given, an Ultralytics ``data.yaml`` (which then declares the classes and splits)."""
 
     def build(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
@@ -120,6 +122,8 @@ def yolo(labels: str | bytes, names: bytes | None = b"cat\n") -> Callable[[Path]
             (root / f"{stem}.txt").write_bytes(text if isinstance(text, bytes) else text.encode())
         if names is not None:
             (root / "classes.txt").write_bytes(names)
+        if data_yaml is not None:
+            (root / "data.yaml").write_bytes(data_yaml)
         return root
 
     build.fmt = "yolo"
@@ -255,6 +259,13 @@ CASES = [
     Case("YOLO without class names", yolo("0 0.5 0.5 0.2 0.2\n", names=None), error=r"no data.yaml, classes.txt"),
     Case("YOLO non-UTF-8 class names", yolo("0 0.5 0.5 0.2 0.2\n", names=b"caf\xe9\n"),
          error=r"classes.txt: not UTF-8 text"),
+    Case("YOLO data.yaml with a byte-order mark",
+         yolo("0 0.5 0.5 0.2 0.2\n", names=None, data_yaml=b"\xef\xbb\xbftrain: .\nnames: [cat]\n")),
+    Case("YOLO data.yaml not UTF-8", yolo("0 0.5 0.5 0.2 0.2\n", names=None,
+                                          data_yaml=b"train: .\nnames: [caf\xe9]\n"),
+         error=r"data.yaml: not UTF-8 text"),
+    Case("YOLO data.yaml not YAML", yolo("0 0.5 0.5 0.2 0.2\n", data_yaml=b"names: [cat\n"),
+         error=r"data.yaml: not a valid YAML file"),
     # --- COCO
     Case("COCO annotation with a missing image id",
          coco(lambda d: d["annotations"].append({"id": 9, "image_id": 77, "category_id": 1,

@@ -1,6 +1,7 @@
-"""Property-based tests (hypothesis) of the annotation readers: random bytes, byte-level
-mutations of valid files and JSON documents with a node replaced either load or raise a
-``ValueError`` naming the file — never another exception.
+"""Property-based tests (hypothesis) of the annotation readers (VOC, YOLO with classes.txt or
+an Ultralytics data.yaml, COCO, CSV, VoTT v1/v2, CVAT XML, Label Studio JSON): random bytes,
+byte-level mutations of valid files and JSON documents with a node replaced either load or
+raise a ``ValueError`` naming the file — never another exception.
 
 The default suite tries ``EXAMPLES`` examples per test; ``pytest -m slow`` runs the same
 properties with ``LONG_EXAMPLES``.
@@ -29,6 +30,17 @@ VOTT = {"assets": {"x": {"asset": {"name": "a.jpg", "path": "file:a.jpg", "size"
         "tags": [{"name": "cat"}, {"name": "dog"}]}
 VOTT1 = {"frames": {"a.jpg": [{"x1": 1, "y1": 2, "x2": 30, "y2": 40, "width": 64, "height": 48,
                                "tags": ["cat"]}]}, "inputTags": "cat,dog"}
+LABELSTUDIO = [{"id": 1, "data": {"image": "a.jpg"}, "annotations": [{"id": 1, "result": [
+    {"type": "rectanglelabels", "from_name": "label", "to_name": "image", "original_width": 64,
+     "original_height": 48, "value": {"x": 1.5625, "y": 4.1667, "width": 45.3125, "height": 79.1667,
+                                      "rotation": 0, "rectanglelabels": ["cat"]}}]}]}]
+CVAT = (b'<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><task><labels>'
+        b'<label><name>cat</name></label><label><name>dog</name></label></labels></task></meta>'
+        b'<image id="0" name="a.jpg" width="64" height="48">'
+        b'<box label="cat" xtl="1" ytl="2" xbr="30" ybr="40"/><box label="dog" xtl="3" ytl="4" xbr="20" ybr="20"/>'
+        b'</image></annotations>\n')
+#: ``train: .`` lists the dataset folder (a.jpg with a.txt beside it; JPEGImages/a.jpg has no labels)
+DATA_YAML = b"path: .\ntrain: .\nnames:\n  0: cat\n  1: dog\n"
 
 #: format -> (file the content goes to, a valid content)
 FILES = {
@@ -39,8 +51,11 @@ FILES = {
     "csv": ("boxes.csv", b"path,x1,y1,x2,y2,class\na.jpg,1,2,30,40,cat\na.jpg,3,4,20,20,dog\n"),
     "vott": ("vott.json", json.dumps(VOTT).encode()),
     "vott1": ("vott.json", json.dumps(VOTT1).encode()),
+    "cvat": ("annotations.xml", CVAT),
+    "labelstudio": ("labelstudio.json", json.dumps(LABELSTUDIO).encode()),
+    "yolo-yaml": ("data.yaml", DATA_YAML),
 }
-JSON_SEEDS = {"coco": COCO, "vott": VOTT, "vott1": VOTT1}
+JSON_SEEDS = {"coco": COCO, "vott": VOTT, "vott1": VOTT1, "labelstudio": LABELSTUDIO}
 
 
 def _load(kind: str, content: bytes) -> int | None:
@@ -52,13 +67,13 @@ def _load(kind: str, content: bytes) -> int | None:
         (root / "JPEGImages").mkdir()
         for where in ("a.jpg", "JPEGImages/a.jpg"):
             (root / where).write_bytes(IMAGE)
-        if kind.startswith("yolo"):
+        if kind.startswith("yolo"):  # the label files and classes.txt; data.yaml only for its own kind
             for name, (file, valid) in FILES.items():
-                if name.startswith("yolo"):
+                if name.startswith("yolo") and name != "yolo-yaml":
                     (root / file).write_bytes(valid)
         (root / FILES[kind][0]).write_bytes(content)
         fmt = kind.split("-")[0].rstrip("1")
-        path = root / FILES[kind][0] if fmt in ("coco", "csv", "vott") else root
+        path = root / FILES[kind][0] if fmt in ("coco", "csv", "vott", "labelstudio") else root
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
