@@ -9,7 +9,8 @@ import pytest
 
 from ssdzoo.cli.data import add_parser
 from ssdzoo.data import CheckReport, Dataset, DataWarning, Record, check, load, read_voc
-from ssdzoo.data.check import CLIPPED, DROPPED, KEPT, SKIPPED, ImageError, probe_image
+from ssdzoo.data.check import CLIPPED, DROPPED, KEPT, SKIPPED
+from ssdzoo.utils.images import ImageError, inspect_image
 
 
 def _bndbox(x1, y1, x2, y2):
@@ -89,13 +90,17 @@ def test_truncated_jpeg_skips_the_image_or_raises(tmp_path, make_image):
     with pytest.warns(DataWarning, match=r"skipped 1 image in 1 file \(bad.jpg\)"):
         ds = load(root, "voc")
     assert [Path(r.image_path).name for r in ds] == ["good.jpg"]
-    assert ds.skipped == [f"{image}: truncated JPEG (does not end with the EOI marker FFD9) "
-                          "(image skipped)"]
+    assert len(ds.skipped) == 1
+    assert ds.skipped[0].startswith(f"{image}: truncated JPEG file (image file is truncated")
+    assert ds.skipped[0].endswith("(image skipped)")
     with pytest.raises(ValueError, match="bad.jpg: truncated JPEG"):
         load(root, "voc", strict=True)
     # only the end marker missing: still truncated
     image.write_bytes(data[:-2])
     assert "truncated JPEG" in check(root).errors[0].problem
+    # bytes after the end marker (as some cameras write): a valid image, kept
+    image.write_bytes(data + b"\x00camera trailer" * 50)
+    assert check(root).errors == []
 
 
 def test_unparsable_xml_and_missing_image_are_skipped(tmp_path, make_image):
@@ -195,18 +200,21 @@ def test_bad_yolo_and_csv_lines_name_file_and_field(tmp_path, make_image):
     assert report.num_boxes == 1
 
 
-def test_probe_image_reads_header_sizes(tmp_path, make_image):
-    assert probe_image(make_image(tmp_path / "a.jpg", 33, 17)) == (33, 17)
+def test_inspect_image_reads_sizes_and_decodes_in_full(tmp_path, make_image):
+    assert inspect_image(make_image(tmp_path / "a.jpg", 33, 17)).size == (33, 17)
     png = make_image(tmp_path / "b.png", 21, 11)
-    assert probe_image(png) == (21, 11)
-    png.write_bytes(png.read_bytes()[:-20])
+    assert inspect_image(png).size == (21, 11)
+    data = png.read_bytes()
+    png.write_bytes(data[:-20])  # only the end chunk and checksums cut: every pixel is there
+    assert inspect_image(png).size == (21, 11)
+    png.write_bytes(data[:len(data) // 2])
     with pytest.raises(ImageError, match="b.png: truncated PNG"):
-        probe_image(png)
-    assert probe_image(png, full=False) == (21, 11)
+        inspect_image(png)
+    assert inspect_image(png, decode=False).size == (21, 11)
     garbage = tmp_path / "c.jpg"
     garbage.write_bytes(b"\xff\xd8" + bytes(range(256)) * 4 + b"\xff\xd9")
-    with pytest.raises(ImageError, match="c.jpg: image cannot be decoded"):
-        probe_image(garbage)
+    with pytest.raises(ImageError, match="c.jpg: "):
+        inspect_image(garbage)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -232,3 +240,19 @@ def test_cli_check_data(bccd, capsys):
         _run(["check-data", str(bccd / "nope")])
     with pytest.raises(ValueError, match="unknown annotation format 'darknet'"):
         _run(["check-data", str(bccd), "--format", "darknet"])
+
+
+def test_cli_check_data_reports_near_duplicate_class_names_and_merges_them(tmp_path, make_image, capsys):
+    root = _voc(tmp_path, make_image, {"a": [("RBC", _bndbox(1, 2, 30, 40))], "b": [("rbc", _bndbox(1, 2, 30, 40))],
+                                       "c": [("RBC", _bndbox(3, 4, 30, 40))]})
+    assert _run(["check-data", str(root), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert ("class names 'RBC' (2 objects, first in a.xml), 'rbc' (1 objects, first in b.xml) differ only "
+            "in case or surrounding spaces; not merged") in out
+    assert _run(["check-data", str(root), "--strict", "--merge-case"]) == 0
+    out = capsys.readouterr().out
+    assert "merged into 'RBC' (classes merged)" in out and "  RBC  " in out
+    with pytest.warns(DataWarning, match="kept apart 1 near-duplicate class"):
+        assert load(root).class_names == ["RBC", "rbc"]
+    with pytest.warns(DataWarning, match="merged 1 near-duplicate class"):
+        assert load(root, merge_case=True).class_names == ["RBC"]

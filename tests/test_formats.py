@@ -5,11 +5,14 @@ import argparse
 import json
 import shutil
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
+from badinputs import exif_jpeg, gif_animation, jpeg
 
 from ssdzoo.cli.data import add_parser
 from ssdzoo.data import (
@@ -27,7 +30,9 @@ from ssdzoo.data import (
     write_labelstudio,
     write_yolo,
 )
+from ssdzoo.data.anchor_fit import normalised_boxes
 from ssdzoo.data.formats.vott import vott1_order
+from ssdzoo.data.gallery import thumbnail
 
 # --------------------------------------------------------------------------- round trip
 
@@ -278,3 +283,42 @@ def test_cli_convert_to_cvat_and_labelstudio(tmp_path, make_image, capsys):
         assert args.func(args) == 0
         assert f"wrote 1 images and 1 boxes as {fmt}" in capsys.readouterr().out
         np.testing.assert_allclose(load(tmp_path / fmt)[0].boxes, [[8, 12, 40, 36]], atol=1e-4)
+
+
+# --------------------------------------------------------------------------- one decoder
+
+
+def test_new_formats_read_images_with_the_one_decoder(tmp_path):
+    """CVAT, Label Studio and YOLO writers, anchor advice and gallery thumbnails size and decode
+    images with ssdzoo.utils.images, EXIF orientation applied: stored 64x48, used 48x64."""
+    image = tmp_path / "turned.jpg"
+    image.write_bytes(exif_jpeg(6))
+    box = np.array([[4, 8, 40, 56]], np.float32)
+    dataset = Dataset([Record(str(image), box, np.array([0], np.int32))], ["cat"])
+    assert np.allclose(normalised_boxes(dataset)[0], box / [48, 64, 48, 64])
+    root = ET.parse(write_cvat(dataset, tmp_path / "cvat")).getroot()
+    assert (root.find("image").get("width"), root.find("image").get("height")) == ("48", "64")
+    task = json.loads(write_labelstudio(dataset, tmp_path / "ls").read_text())[0]
+    assert task["annotations"][0]["result"][0]["original_width"] == 48
+    write_yolo(dataset, tmp_path / "yolo")
+    line = (tmp_path / "yolo" / "labels" / "turned.txt").read_text().split()
+    assert np.allclose([float(v) for v in line[1:]], [22 / 48, 32 / 64, 36 / 48, 48 / 64], atol=1e-5)
+    for fmt, out in (("cvat", tmp_path / "cvat"), ("labelstudio", tmp_path / "ls" / "all.json"),
+                     ("yolo", tmp_path / "yolo")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            back = load(out, fmt)
+        assert np.allclose(back.records[0].boxes, box, atol=0.02), fmt
+    thumbnail(image, tmp_path / "thumb.jpg", 32)
+    assert cv2.imread(str(tmp_path / "thumb.jpg")).shape[:2] == (32, 24)
+
+
+def test_yolo_lists_images_like_predict(tmp_path):
+    """A Darknet folder and a data.yaml split take the files ssdzoo.utils.images.image_files takes (GIF too)."""
+    for name, data in (("a.jpg", jpeg()), ("b.gif", gif_animation()), ("notes.txt", b"x")):
+        (tmp_path / "images" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "images" / name).write_bytes(data)
+    (tmp_path / "classes.txt").write_text("cat\n")
+    assert [Path(r.image_path).name for r in read_yolo(tmp_path)] == ["a.jpg", "b.gif"]
+    (tmp_path / "data.yaml").write_text("train: images\nnames: [cat]\n")
+    assert [Path(r.image_path).name for r in read_yolo(tmp_path)] == ["a.jpg", "b.gif"]

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 MAX_LINES = 400
 SOURCES = sorted([*(ROOT / "ssdzoo").rglob("*.py"), *(ROOT / "backbones").rglob("*.py")])
-FACADE = {"__init__", "_registration"}  # may import anything; in no layer
+FACADE = {"__init__", "__main__", "_registration"}  # may import anything; in no layer
 #: How ssdzoo may reach into Keras' internals: only in ssdzoo/utils/keras_internals.py.
 KERAS_INTERNALS = ROOT / "ssdzoo" / "utils" / "keras_internals.py"
 PRIVATE_KERAS = re.compile(r"keras\.src\b|\._var_key\b|\._trainable_variables\b|\._keras_history\b"

@@ -10,6 +10,7 @@ from ssdzoo.core.matching import encode_targets
 from ssdzoo.data import load
 from ssdzoo.data.records import Record
 from ssdzoo.data.tfdata import load_example, pipeline
+from ssdzoo.utils.images import read_image
 
 BCCD = Path(__file__).resolve().parents[1] / "data" / "BCCD"
 SIZE = 96
@@ -56,7 +57,7 @@ def test_batches_have_the_model_shapes_and_positive_anchors(records, augment):
 
 def test_eval_batches_match_a_plain_resize_and_encode_the_record_boxes(records):
     images, targets = next(iter(make(records[:1], batch_size=1)))
-    decoded = tf.io.decode_jpeg(tf.io.read_file(records[0].image_path))
+    decoded = read_image(records[0].image_path)  # the decoder of the checker and of detect
     expected = tf.image.resize(tf.cast(decoded, tf.float32), (SIZE, SIZE))
     np.testing.assert_allclose(images[0].numpy(), expected.numpy(), atol=1e-3)
     height, width = decoded.shape[:2]
@@ -118,3 +119,23 @@ def test_package_level_pipeline_stays_callable(records):
     for _ in range(2):   # the first call imports the submodule of the same name
         ds = ssdzoo.data.pipeline(records, anchors=ANCHORS, input_size=SIZE, batch_size=2)
         assert ds.element_spec[1].shape[1:] == (len(ANCHORS), 5)
+
+
+@pytest.mark.parametrize("kind", ["exif", "tiff", "cmyk"])
+def test_the_pipeline_decodes_like_detect_and_the_checker(tmp_path, kind):
+    """One decoder: an EXIF-turned JPEG, a TIFF and a CMYK JPEG come out of the pipeline as
+    ``read_image`` (detect, predict, eval) and the checker see them."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    image, path = Image.fromarray(pixels), tmp_path / f"{kind}.{'tif' if kind == 'tiff' else 'jpg'}"
+    if kind == "exif":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # turned 90° clockwise: shown 40 wide, 50 high
+        image.save(path, exif=exif)
+    else:
+        (image.convert("CMYK") if kind == "cmyk" else image).save(path)
+    record = Record(str(path), [[5, 10, 30, 35]], [0])
+    decoded, _, _ = load_example(str(path), record.boxes, record.labels)
+    np.testing.assert_array_equal(decoded.numpy(), read_image(path))
+    assert decoded.shape == ((50, 40, 3) if kind == "exif" else (40, 50, 3))

@@ -24,7 +24,8 @@ def _class_names(text: str | None) -> list[str] | None:
 
 def check_data(args: argparse.Namespace) -> int:
     """Print the check report; 1 when ``--strict`` and there are errors, else 0."""
-    report = check(args.path, args.format, args.split, _class_names(args.classes))
+    report = check(args.path, args.format, args.split, _class_names(args.classes),
+                   merge_case=args.merge_case)
     print(report)
     return 1 if args.strict and report.errors else 0
 
@@ -32,7 +33,7 @@ def check_data(args: argparse.Namespace) -> int:
 def convert_data(args: argparse.Namespace) -> int:
     """Convert a dataset and print what was written; 0 on success."""
     dataset = convert(args.src, args.src_format, args.out, args.dst_format, split=args.split,
-                      class_names=_class_names(args.classes))
+                      class_names=_class_names(args.classes), merge_case=args.merge_case)
     boxes = sum(len(r.labels) for r in dataset)
     print(f"wrote {len(dataset)} images and {boxes} boxes as {args.dst_format} to {args.out}")
     if dataset.skipped:
@@ -92,6 +93,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--split", help="split name, e.g. trainval (default: all data)")
     common.add_argument("--classes", help="comma-separated class names and their order "
                         "(default: from the data)")
+    common.add_argument("--merge-case", action="store_true", help="merge class names that differ "
+                        "only in case or surrounding spaces (default: report them as errors)")
 
     p = subparsers.add_parser("check-data", parents=[common],
                               help="check annotations and images, print a report")

@@ -19,19 +19,41 @@ def load_records(path: str, fmt: str | None, split: str | None) -> Dataset:
     return load(path, format=fmt, split=split)
 
 
+def left_out(dataset: Dataset) -> list[str]:
+    """The images loading skipped (unreadable, or no usable box), one ``file: problem`` line each."""
+    from ssdzoo.data.check import SKIPPED
+
+    return [f"{f.file}{f' [{f.record}]' if f.record else ''}: {f.problem}"
+            for f in getattr(dataset.report, "findings", []) if f.action == SKIPPED]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, print the table, and with ``--out`` write eval.md and pr_curves.png."""
+    """Evaluate, print the table and the images left out; with ``--out`` write eval.md and pr_curves.png.
+
+    Images that cannot be read are left out and listed; 2 (an error line) when none is left.
+    """
     from ssdzoo.deploy.runtime import load_detector
     from ssdzoo.evaluation.evaluator import evaluate
     from ssdzoo.evaluation.plots import plot_pr_curves
 
+    dataset = load_records(args.data, args.format, args.split)
+    skipped = left_out(dataset)
+    if not len(dataset):
+        raise ValueError(f"{args.data}: no image could be evaluated ({len(skipped)} left out"
+                         + (f", the first: {skipped[0]})" if skipped else ")"))
     model = load_detector(args.model)
-    result = evaluate(model, load_records(args.data, args.format, args.split))
+    result = evaluate(model, dataset)
+    text = result.table()
+    if skipped:
+        note = f"\n\nLeft out {len(skipped)} of {len(skipped) + len(dataset)} images:\n" + "\n".join(
+            f"- {line}" for line in skipped)
+        print(note.strip())
+        text += note
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         plot_pr_curves(result.voc_area, model.class_names, os.path.join(args.out, "pr_curves.png"))
         with open(os.path.join(args.out, "eval.md"), "w") as f:
-            f.write(result.table() + "\n")
+            f.write(text + "\n")
     return 0
 
 

@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from ssdzoo.core.anchors import AnchorConfig, generate_anchors
+from ssdzoo.utils.images import inspect_image
 
-from .check import probe_image
 from .records import Dataset
 
 POSITIVE_IOU = 0.5
@@ -33,7 +33,7 @@ def normalised_boxes(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
             continue
         width, height = record.width, record.height
         if not (width and height):
-            width, height = probe_image(record.image_path, full=False)
+            width, height = inspect_image(record.image_path, decode=False).size
         boxes.append(record.boxes.astype(np.float64) / [width, height, width, height])
         labels.append(record.labels)
     if not boxes:

@@ -5,11 +5,18 @@ the box in its record) and what ``load`` does about it:
 
 * ``box dropped`` / ``image skipped`` (errors): unreadable annotation, missing field,
   coordinate that is not a number, class outside ``class_names``, zero-area, inverted or
-  wholly-outside box, duplicate box; missing, truncated or undecodable image;
+  wholly-outside box, duplicate box; missing, unreadable, truncated or undecodable image
+  (decided by :func:`ssdzoo.utils.images.read_image`, the decoder of training and inference);
+* ``classes kept apart`` (error) / ``classes merged`` (warning): class names that differ only
+  in case or surrounding spaces (:mod:`ssdzoo.data.classes`);
 * ``box clipped`` (warning): box that extends past the image is clipped to it;
-* ``kept`` (warning): image size differing from the annotation, image without boxes.
+* ``boxes turned`` (warning): the image has an EXIF orientation and the annotation states
+  the stored (unturned) size, so its boxes are turned with the image;
+* ``kept`` (warning): image size differing from the annotation, image without boxes, EXIF
+  orientation with boxes taken as drawn on the turned image.
 
-Boxes are pixels of the original image, ``x1 y1 x2 y2``; image sizes are ``(width, height)``.
+Boxes are pixels of the image as used (EXIF orientation applied), ``x1 y1 x2 y2``; image
+sizes are ``(width, height)``.
 """
 
 from __future__ import annotations
@@ -20,35 +27,30 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .records import Dataset, Record
+from ssdzoo.utils.images import ImageError, inspect_image, orient_boxes
 
-cv2.setNumThreads(0)  # OpenCV's own threads deadlocked multi-process loaders
+from .records import Dataset, Record
 
 DROPPED = "box dropped"
 SKIPPED = "image skipped"
 CLIPPED = "box clipped"
+TURNED = "boxes turned"
+APART = "classes kept apart"
+MERGED = "classes merged"
 KEPT = "kept"
-_ERRORS = (DROPPED, SKIPPED)
+_ERRORS = (DROPPED, SKIPPED, APART)
+#: How ``summary`` words each action that changes something: verb, what it counts.
+_DONE = ((DROPPED, "dropped", "box"), (SKIPPED, "skipped", "image"), (CLIPPED, "clipped", "box"),
+         (TURNED, "turned the boxes of", "image"), (APART, "kept apart", "near-duplicate class"),
+         (MERGED, "merged", "near-duplicate class"))
 
 _TOLERANCE = 0.01  # pixels a box may pass the image border by (rounding) without a finding
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_IEND = b"IEND\xaeB`\x82"
 
 
 class DataWarning(UserWarning):
     """Issued once per ``load`` when boxes were dropped or clipped or images skipped."""
-
-
-class ImageError(ValueError):
-    """An image file is missing, truncated or cannot be decoded (``problem`` says which)."""
-
-    def __init__(self, path: Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,9 +142,8 @@ class CheckReport:
         if not changed:
             return "nothing dropped, skipped or clipped"
         counts = Counter(f.action for f in changed)
-        done = ", ".join(f"{verb} {_plural(counts[action], noun)}" for verb, action, noun in (
-            ("dropped", DROPPED, "box"), ("skipped", SKIPPED, "image"),
-            ("clipped", CLIPPED, "box")) if counts[action])
+        done = ", ".join(f"{verb} {_plural(counts[action], noun)}" for action, verb, noun in _DONE
+                         if counts[action])
         files = list(dict.fromkeys(Path(f.file).name for f in changed))
         shown = ", ".join(files[:8]) + (f" and {len(files) - 8} more" if len(files) > 8 else "")
         return (f"{done} in {_plural(len(files), 'file')} ({shown}); "
@@ -163,76 +164,42 @@ def _listing(findings: Sequence[Finding], limit: int = 50) -> list[str]:
 # --------------------------------------------------------------------------- images
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first SOF segment of a JPEG, None if there is none."""
-    i = 2
-    while i + 9 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            i += 2
-            continue
-        if marker in _JPEG_SOF:
-            height = int.from_bytes(data[i + 5:i + 7], "big")
-            width = int.from_bytes(data[i + 7:i + 9], "big")
-            return width, height
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
-
-
-def probe_image(path: str | Path, full: bool = True) -> tuple[int, int]:
-    """Size ``(width, height)`` in pixels of an image file, from its header when possible.
-
-    With ``full=True`` the file must also be complete (a JPEG ends with the EOI marker
-    ``FFD9``, a PNG with its ``IEND`` chunk) and decode with OpenCV.
-
-    Raises:
-        ImageError: the file is missing, empty, truncated or cannot be decoded.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(path, "image file missing")
-    data = path.read_bytes()
-    if not data:
-        raise ImageError(path, "image file is empty")
-    size = None
-    if data[:2] == b"\xff\xd8":
-        size = _jpeg_size(data)
-        if full and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-            raise ImageError(path, "truncated JPEG (does not end with the EOI marker FFD9)")
-    elif data[:8] == _PNG_SIGNATURE and len(data) >= 24:
-        size = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        if full and not data.endswith(_PNG_IEND):
-            raise ImageError(path, "truncated PNG (no IEND chunk at the end)")
-    if full or size is None:
-        # a reduced grayscale decode still reads every byte of the compressed data
-        flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if size else cv2.IMREAD_UNCHANGED
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-        if image is None:
-            raise ImageError(path, "image cannot be decoded")
-        size = size or (image.shape[1], image.shape[0])
-    return size
+#: What each EXIF orientation does to the stored image to show it.
+_TURNS = {2: "mirrored left-right", 3: "turned 180°", 4: "mirrored top-bottom",
+          5: "transposed", 6: "turned 90° clockwise", 7: "transversed",
+          8: "turned 90° counter-clockwise"}
 
 
 def check_image(image_path: str, stated: tuple[int, int] | None, full: bool = True
-                ) -> tuple[tuple[int, int] | None, list[Finding]]:
+                ) -> tuple[tuple[int, int] | None, int, list[Finding]]:
     """Check one image file against the size its annotation states, ``(width, height)`` in pixels.
 
-    Returns the real size (None when the image is missing or unreadable, and then the
-    findings hold an ``image skipped`` error) and the findings.
+    The image is read by :func:`ssdzoo.utils.images.read_image`, the decoder of the pipeline
+    and of ``detect`` (``full=False``: its header only). Returns the size as used (EXIF
+    orientation applied; None when the image is missing or unreadable, and then the findings
+    hold an ``image skipped`` error), the EXIF orientation the annotation's boxes must be
+    turned by (1: none; when the stated size is the stored, unturned one) and the findings.
     """
     try:
-        size = probe_image(image_path, full)
+        info = inspect_image(image_path, decode=full)
     except ImageError as error:
-        return None, [Finding(str(image_path), error.problem, action=SKIPPED)]
-    if stated and tuple(stated) != size:
-        return size, [Finding(str(image_path), f"annotation says {stated[0]}x{stated[1]} but "
-                              f"the image is {size[0]}x{size[1]}", action=KEPT)]
-    return size, []
+        return None, 1, [Finding(str(image_path), error.problem, action=SKIPPED)]
+    findings, turn, (w, h) = [], 1, info.size
+    stated = tuple(stated) if stated else None
+    if info.orientation != 1:
+        what = f"EXIF orientation {info.orientation}: the image is used {_TURNS[info.orientation]}, {w}x{h}"
+        if stated == info.stored_size != info.size:
+            turn = info.orientation
+            findings.append(Finding(str(image_path), f"{what}; the annotation's size is the stored "
+                                    "image's, so its boxes were turned with the image", action=TURNED))
+        else:
+            done = "the annotation's size matches it" if stated else "the annotation has no size"
+            findings.append(Finding(str(image_path), f"{what}; {done}, boxes taken as drawn on the "
+                                    "image as shown", action=KEPT))
+    if stated and turn == 1 and stated != info.size:
+        findings.append(Finding(str(image_path), f"annotation says {stated[0]}x{stated[1]} but "
+                                f"the image is {w}x{h}", action=KEPT))
+    return info.size, turn, findings
 
 
 # --------------------------------------------------------------------------- boxes
@@ -345,10 +312,13 @@ def check_dataset(dataset: Dataset, check_images: bool = True) -> CheckReport:
         stated = (record.width, record.height) if record.width and record.height else None
         size = stated
         if check_images:
-            size, image_findings = check_image(record.image_path, stated)
+            size, turn, image_findings = check_image(record.image_path, stated)
             findings += image_findings
             if size is None:
                 continue
+            if turn != 1:
+                record = dataclasses.replace(record, boxes=orient_boxes(record.boxes, turn, stated),
+                                             width=size[0], height=size[1])
         cleaned, box_findings = check_record(record, dataset.class_names, size,
                                              file=str(record.image_path))
         findings += box_findings

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import cv2
 
-from .check import Finding, probe_image
+from ssdzoo.utils.images import inspect_image, read_image
+
+from .check import Finding
 from .gallery_page import page
 from .records import Dataset
 
@@ -20,12 +22,14 @@ PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
 
 
 def thumbnail(image: Path, target: Path, size: int) -> None:
-    """Write ``image`` scaled to at most ``size`` pixels a side as ``target`` (kept if newer)."""
+    """Write ``image`` scaled to at most ``size`` pixels a side as ``target`` (kept if newer).
+
+    The image is decoded by :func:`ssdzoo.utils.images.read_image` (EXIF orientation applied,
+    as the boxes are); an unreadable one raises its ``ImageError`` (a ValueError naming it).
+    """
     if target.is_file() and target.stat().st_mtime >= image.stat().st_mtime:
         return
-    pixels = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise ValueError(f"{image}: cannot be read as an image")
+    pixels = cv2.cvtColor(read_image(image), cv2.COLOR_RGB2BGR)
     scale = min(1.0, size / max(pixels.shape[:2]))
     if scale < 1.0:
         pixels = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -59,7 +63,7 @@ def write_gallery(dataset: Dataset, out_dir: str | Path, title: str = "ssdzoo da
         thumbnail(source, out / thumb, thumb_size)
         width, height = record.width, record.height
         if not (width and height):
-            width, height = probe_image(source, full=False)
+            width, height = inspect_image(source, decode=False).size
         for label in record.labels.tolist():
             counts[label] += 1
         images.append({"name": source.name, "thumb": thumb.as_posix(), "width": width, "height": height,

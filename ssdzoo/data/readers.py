@@ -58,7 +58,7 @@ def detect_format(path: str | Path, split: str | None = None) -> str:
 
 def load(path: str | Path, format: str | None = None, split: str | None = None,
          class_names: Sequence[str] | None = None, check_images: bool = True,
-         strict: bool = False) -> Dataset:
+         strict: bool = False, merge_case: bool = False) -> Dataset:
     """Read and check an annotated dataset.
 
     Args:
@@ -69,6 +69,8 @@ def load(path: str | Path, format: str | None = None, split: str | None = None,
         class_names: the classes and their order; boxes of other classes are errors.
         check_images: open every image (missing, truncated, undecodable, size mismatch).
         strict: raise on the first error instead of dropping what is defective.
+        merge_case: merge class names that differ only in case or surrounding spaces
+            ("RBC", "rbc "); by default they are an error finding (:mod:`ssdzoo.data.classes`).
 
     Returns:
         ``Dataset`` with boxes in pixels ``x1 y1 x2 y2``; ``skipped`` lists what was dropped
@@ -79,21 +81,23 @@ def load(path: str | Path, format: str | None = None, split: str | None = None,
             an error; the message names the file and the problem.
     """
     fmt = get_format(format or detect_format(path, split))
-    return read(fmt.name, fmt.parse, path, split, class_names, check_images, strict)
+    return read(fmt.name, fmt.parse, path, split, class_names, check_images, strict, merge_case)
 
 
 def check(dataset_or_path: Dataset | str | Path, format: str | None = None,
           split: str | None = None, class_names: Sequence[str] | None = None,
-          check_images: bool = True) -> CheckReport:
+          check_images: bool = True, merge_case: bool = False) -> CheckReport:
     """Check annotations and images; nothing is raised or warned, everything is reported.
 
     Args:
         dataset_or_path: a ``Dataset`` of records, or a dataset path read like ``load`` does
             (``format``, ``split``, ``class_names`` as there).
         check_images: open every image (missing, truncated, undecodable, size mismatch).
+        merge_case: as in ``load`` (near-duplicate class names merged, not errors).
     """
     if isinstance(dataset_or_path, Dataset):
         return check_dataset(dataset_or_path, check_images)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        return load(dataset_or_path, format, split, class_names, check_images).report
+        return load(dataset_or_path, format, split, class_names, check_images,
+                    merge_case=merge_case).report

@@ -8,6 +8,7 @@ with 0 = background), encoded for the whole batch at once by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssdzoo.core.matching import encode_targets
+from ssdzoo.utils.images import read_image
 from ssdzoo.utils.typing import TensorLike
 
 from . import augment as aug
@@ -53,15 +55,22 @@ def _record_tensors(records: Sequence[Record]) -> tuple[np.ndarray, ...]:
     return np.asarray([str(r.image_path) for r in records]), boxes, labels
 
 
+def _read(path: bytes | np.ndarray) -> np.ndarray:
+    return read_image(os.fsdecode(np.asarray(path).item()))  # bytes in a graph, a 0-d array eagerly
+
+
 def load_example(path: TensorLike, boxes: TensorLike,
                  labels: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
     """Read one image file and normalise its padded pixel x1y1x2y2 boxes to [0, 1].
 
-    Decodes JPEG/PNG/BMP/GIF (grey and RGBA become RGB) and drops padding and empty boxes.
+    Decodes with :func:`ssdzoo.utils.images.read_image`, the decoder of the checker and of
+    ``detect`` (EXIF orientation applied, TIFF, CMYK, 16-bit... as RGB), and drops padding and
+    empty boxes.
 
     Returns (image ``(H, W, 3)`` uint8, boxes ``(K, 4)`` float32, labels ``(K,)`` int32).
     """
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.numpy_function(_read, [path], tf.uint8, stateful=False)
+    image.set_shape((None, None, 3))
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     boxes = tf.clip_by_value(boxes / tf.stack([hw[1], hw[0], hw[1], hw[0]]), 0.0, 1.0)
     keep = (labels >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])

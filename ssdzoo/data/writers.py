@@ -2,7 +2,8 @@
 
 Writers take a ``Dataset`` (boxes in pixels ``x1 y1 x2 y2``) and copy every image into the
 output layout, so the result stands on its own; image names are made unique by stem.
-Normalised coordinates (YOLO, Label Studio) use the image size read from the copied file's header;
+Normalised coordinates (YOLO, Label Studio) and stated sizes use the size of the copied file
+as :func:`ssdzoo.utils.images.inspect_image` reads it from the header (EXIF orientation applied);
 the YOLO, CVAT and Label Studio writers live in their format modules.
 """
 
@@ -13,7 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from .check import probe_image
+from ssdzoo.utils.images import inspect_image
+
 from .formats import cvat, labelstudio, yolo
 from .formats.output import copy_images, number, write_lines
 from .readers import load
@@ -30,7 +32,7 @@ def write_voc(dataset: Dataset, out_dir: str | Path, split: str | None = None) -
     (out / "Annotations").mkdir(parents=True, exist_ok=True)
     images = copy_images(dataset.records, out / "JPEGImages")
     for record, image in zip(dataset.records, images):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         ann = ET.Element("annotation")
         ET.SubElement(ann, "folder").text = "JPEGImages"
         ET.SubElement(ann, "filename").text = image.name
@@ -65,7 +67,7 @@ def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
             "categories": [{"id": i + 1, "name": n, "supercategory": ""}
                            for i, n in enumerate(dataset.class_names)]}
     for image_id, (record, image) in enumerate(zip(dataset.records, images), start=1):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         coco["images"].append({"id": image_id, "file_name": image.name, "width": width,
                                "height": height})
         for box, label, difficult in zip(record.boxes, record.labels, record.difficult):
@@ -103,12 +105,13 @@ def write(dataset: Dataset, out_dir: str | Path, format: str, split: str | None 
 
 def convert(src_path: str | Path, src_format: str | None, dst_dir: str | Path, dst_format: str,
             split: str | None = None, class_names: Sequence[str] | None = None,
-            check_images: bool = True, strict: bool = False) -> Dataset:
+            check_images: bool = True, strict: bool = False, merge_case: bool = False) -> Dataset:
     """Load a dataset and write it in ``dst_format`` under ``dst_dir``; returns what was written.
 
-    The dataset is checked like ``load`` (defects dropped with a warning); the split name is kept.
+    The dataset is checked like ``load`` (defects dropped with a warning, ``merge_case`` as
+    there); the split name is kept.
     """
     writer = _writer(dst_format)
-    dataset = load(src_path, src_format, split, class_names, check_images, strict)
+    dataset = load(src_path, src_format, split, class_names, check_images, strict, merge_case)
     writer(dataset, dst_dir, split)
     return dataset

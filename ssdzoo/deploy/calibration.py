@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ssdzoo.utils.images import image_files, load_image
+
 if TYPE_CHECKING:
     from ssdzoo.data.records import Dataset, Record
     from ssdzoo.utils.typing import ImagesLike
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def _sources(calibration) -> list:
@@ -22,8 +22,7 @@ def _sources(calibration) -> list:
             raise FileNotFoundError(f"calibration folder {folder!r} does not exist")
         if not os.path.isdir(folder):
             return [folder]
-        return [os.path.join(folder, n) for n in sorted(os.listdir(folder))
-                if n.lower().endswith(IMAGE_SUFFIXES)]
+        return image_files(folder)
     if isinstance(calibration, np.ndarray) and calibration.ndim == 3:
         return [calibration]
     return [getattr(item, "image_path", item) for item in calibration]
@@ -37,14 +36,12 @@ def calibration_images(calibration: ImagesLike | Dataset | Sequence[Record], siz
     """
     import cv2
 
-    from ssdzoo.utils.images import as_rgb, read_image
-
     images = []
     for i, item in enumerate(_sources(calibration)):
         if len(images) >= limit:
             break
         try:
-            image = read_image(item) if isinstance(item, (str, os.PathLike)) else as_rgb(item, f"image {i}")
+            image = load_image(item, i)
         except (ValueError, OSError):
             continue
         images.append(cv2.resize(np.asarray(image, np.float32), (size, size), interpolation=cv2.INTER_LINEAR))

@@ -10,17 +10,11 @@ import numpy as np
 
 from ssdzoo.deploy.export import format_of_path
 from ssdzoo.models.detector import PRESETS, Detections
-from ssdzoo.utils.images import as_rgb, read_image
+from ssdzoo.utils.images import load_image
 
 if TYPE_CHECKING:
     from ssdzoo.models.ssd import SSD
     from ssdzoo.utils.typing import ImagesLike
-
-
-def _load(item, index: int) -> np.ndarray:
-    if isinstance(item, (str, os.PathLike)):
-        return read_image(item)
-    return as_rgb(item, f"image {index}")
 
 
 class ExportedDetector:
@@ -79,7 +73,7 @@ class ExportedDetector:
         items = [images] if single else list(images)
         results = []
         for start in range(0, len(items), batch_size):
-            chunk = [_load(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
+            chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
             batch = np.stack([cv2.resize(np.asarray(im, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
                               for im in chunk])
             out = self._run(np.clip(np.rint(batch), 0, 255).astype(np.uint8))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ssdzoo.core.box_coder import BoxCoder
 from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
-from ssdzoo.utils.images import as_rgb, read_image
+from ssdzoo.utils.images import load_image
 from ssdzoo.utils.typing import ImagesLike, TensorLike
 
 if TYPE_CHECKING:
@@ -65,12 +65,6 @@ def decode_predictions(predictions: TensorLike, anchors: TensorLike, *, score_th
     out = decode_detections(predictions, anchors, box_coder or BoxCoder(), score_threshold,
                             iou_threshold, max_detections)
     return tuple(out[key] for key in OUTPUT_KEYS)
-
-
-def _load(item, index: int) -> np.ndarray:
-    if isinstance(item, (str, os.PathLike)):
-        return read_image(item)
-    return as_rgb(item, f"image {index}")
 
 
 #: One inference ``tf.function`` per model (thresholds are tensor arguments, so changing
@@ -127,7 +121,7 @@ def detect(model: SSD, images: ImagesLike, *, preset: str = "visualize", score_t
     items = [images] if single else list(images)
     results = []
     for start in range(0, len(items), batch_size):
-        chunk = [_load(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
+        chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
         batch = np.stack([cv2.resize(np.asarray(im, np.float32), (size[1], size[0]),
                                      interpolation=cv2.INTER_LINEAR) for im in chunk])
         out = infer(batch, *thresholds, int(params["max_detections"]))

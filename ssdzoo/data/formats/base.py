@@ -26,11 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ssdzoo.utils.images import orient_boxes
+
 from ..check import KEPT, SKIPPED, Finding, check_image, check_record, finalize, summarize
+from ..classes import resolve_classes
 from ..records import Dataset, Record
 
 NAMES_FILES = ("classes.txt", "obj.names")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,17 +102,27 @@ def existing(path: str | Path) -> Path:
     return path
 
 
+def read_text(file: Path) -> str:
+    """A UTF-8 text file (a leading byte-order mark dropped); ValueError naming the file otherwise."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{file}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except OSError as error:
+        raise ValueError(f"{file}: cannot be read ({error.strerror or error})") from None
+
+
 def read_json(file: Path) -> object:
     """The parsed JSON file; ValueError naming the file when it is not valid JSON."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return json.loads(read_text(file))
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{file}: not a valid JSON file ({error})") from None
 
 
 def read_names(file: Path) -> list[str]:
     """The non-blank lines of a text file, stripped (class names, split ids)."""
-    return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_text(file).splitlines() if line.strip()]
 
 
 def names_file(folder: Path) -> Path | None:
@@ -188,7 +200,7 @@ def _stated_size(raw: RawImage) -> tuple[tuple[int, int] | None, list[Finding]]:
         size = int(float(raw.width)), int(float(raw.height))
         if min(size) > 0:
             return size, []
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: infinity
         pass
     return None, [Finding(raw.source, f"image size {raw.width!r} x {raw.height!r} is not a "
                           "positive number; ignored", None, raw.name, KEPT)]
@@ -202,9 +214,9 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
         return None, findings
     stated, size_findings = _stated_size(raw)
     findings += size_findings
-    size = stated
+    size, turn = stated, 1
     if check_images or raw.frame:
-        size, image_findings = check_image(raw.image_path, stated, full=check_images)
+        size, turn, image_findings = check_image(raw.image_path, stated, full=check_images)
         findings += image_findings
         if size is None:
             return None, findings
@@ -222,6 +234,8 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if raw.frame:
         boxes *= [size[0] / raw.frame[0], size[1] / raw.frame[1]] * 2
+    if turn != 1:
+        boxes, stated = orient_boxes(boxes, turn, stated), size
     width, height = stated or size or (None, None)
     record = Record(raw.image_path, boxes, labels, difficult, width, height)
     record, box_findings = check_record(record, class_names, size, file=raw.source,
@@ -229,9 +243,27 @@ def _build(raw: RawImage, label_of: dict[str, int], class_names: list[str],
     return record, findings + box_findings
 
 
+def _merge_classes(parsed: Parsed, names: list[str], merge: bool, path: Path
+                   ) -> tuple[list[str], list[Finding]]:
+    """The class list after near-duplicate spellings are merged (``merge``: objects renamed)."""
+    objects = [(raw, o) for raw in parsed.images for o in raw.objects if o.name]
+    first_seen: dict[str, str] = {}
+    for raw, o in objects:
+        first_seen.setdefault(o.name, Path(raw.source).name + (f" [{raw.name}]" if raw.name else ""))
+    counts = Counter(o.name for _, o in objects)
+    names, renamed, findings = resolve_classes(names, counts, merge, str(path), first_seen)
+    for _, o in objects:
+        o.name = renamed.get(o.name, o.name)
+    return names, findings
+
+
 def read(fmt: str, parse: Parse, path: str | Path, split: str | None,
-         class_names: Sequence[str] | None, check_images: bool, strict: bool) -> Dataset:
-    """Parse ``path`` as format ``fmt``, check it and build the ``Dataset`` (warns or raises)."""
+         class_names: Sequence[str] | None, check_images: bool, strict: bool,
+         merge_case: bool = False) -> Dataset:
+    """Parse ``path`` as format ``fmt``, check it and build the ``Dataset`` (warns or raises).
+
+    ``merge_case`` merges class names that differ only in case or surrounding spaces.
+    """
     path = existing(path)
     try:
         parsed = parse(path, split, class_names)
@@ -239,14 +271,15 @@ def read(fmt: str, parse: Parse, path: str | Path, split: str | None,
         raise ValueError(f"{path}: malformed {fmt} annotations ({error!r})") from None
     names = list(class_names or parsed.class_names or
                  sorted({o.name for raw in parsed.images for o in raw.objects if o.name}))
+    counts = Counter(o.name or "(no class)" for raw in parsed.images for o in raw.objects)
+    names, class_findings = _merge_classes(parsed, names, merge_case, path)
     label_of = {name: i for i, name in enumerate(names)}
-    records, findings = [], list(parsed.findings)
+    records, findings = [], list(parsed.findings) + class_findings
     for raw in parsed.images:
         record, raw_findings = _build(raw, label_of, names, check_images)
         findings += raw_findings
         if record is not None:
             records.append(record)
-    counts = Counter(o.name or "(no class)" for raw in parsed.images for o in raw.objects)
     report = summarize(records, names, findings, counts, len(parsed.images))
     where = f"{fmt} {path}" + (f" split {split}" if split else "")
     return finalize(records, names, report, strict, where)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import Layout, Parsed, RawImage, RawObject
+from .base import Layout, Parsed, RawImage, RawObject, read_text
 
 _LAYOUT = Layout(("x1", "y1", "x2", "y2"), "xyxy", "class")
 _HEADER = {"path", "image", "image_path", "filename", "file"}
@@ -20,8 +21,10 @@ def parse(file: Path, split: str | None, class_names: Sequence[str] | None) -> P
     """
     if not file.is_file():
         raise ValueError(f"{file}: a CSV dataset is one .csv file")
-    with open(file, newline="", encoding="utf-8") as f:
-        rows = list(enumerate(csv.reader(f), start=1))
+    try:
+        rows = list(enumerate(csv.reader(io.StringIO(read_text(file), newline="")), start=1))
+    except csv.Error as error:
+        raise ValueError(f"{file}: not a CSV file ({error})") from None
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in _HEADER:
         rows = rows[1:]
     images: dict[str, RawImage] = {}

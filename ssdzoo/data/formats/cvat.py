@@ -6,7 +6,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..check import KEPT, SKIPPED, Finding, probe_image
+from ssdzoo.utils.images import inspect_image
+
+from ..check import KEPT, SKIPPED, Finding
 from ..records import Dataset
 from .base import Layout, Parsed, RawImage, RawObject
 from .output import copy_images, number
@@ -102,7 +104,7 @@ def write(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Pa
         ET.SubElement(label, "name").text = name
         ET.SubElement(label, "type").text = "rectangle"
     for image_id, (record, image) in enumerate(zip(dataset.records, images)):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         element = ET.SubElement(root, "image", id=str(image_id), name=image.name,
                                 width=str(width), height=str(height))
         if split:

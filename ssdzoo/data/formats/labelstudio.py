@@ -7,7 +7,9 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..check import KEPT, SKIPPED, Finding, probe_image
+from ssdzoo.utils.images import inspect_image
+
+from ..check import KEPT, SKIPPED, Finding
 from ..records import Dataset
 from .base import Layout, Parsed, RawImage, RawObject, json_file, json_has_key, read_json
 from .output import copy_images
@@ -93,7 +95,7 @@ def write(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Pa
     images = copy_images(dataset.records, out / "images")
     tasks = []
     for task_id, (record, image) in enumerate(zip(dataset.records, images), start=1):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         results = []
         for k, (box, label) in enumerate(zip(record.boxes.tolist(), record.labels.tolist())):
             x1, y1, x2, y2 = box

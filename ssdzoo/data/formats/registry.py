@@ -33,7 +33,7 @@ class Reader(Protocol):
 
     def __call__(self, path: str | Path, split: str | None = None,
                  class_names: Sequence[str] | None = None, check_images: bool = True,
-                 strict: bool = False) -> Dataset: ...
+                 strict: bool = False, merge_case: bool = False) -> Dataset: ...
 
 
 _FORMATS: dict[str, Format] = {}
@@ -52,8 +52,8 @@ def register_format(name: str, *, parse: Parse, detect: Detect) -> Reader:
 
     def reader(path: str | Path, split: str | None = None,
                class_names: Sequence[str] | None = None, check_images: bool = True,
-               strict: bool = False) -> Dataset:
-        return read(name, parse, path, split, class_names, check_images, strict)
+               strict: bool = False, merge_case: bool = False) -> Dataset:
+        return read(name, parse, path, split, class_names, check_images, strict, merge_case)
 
     reader.__name__ = reader.__qualname__ = f"read_{name}"
     reader.__doc__ = parse.__doc__

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..check import KEPT, Finding
-from .base import IMAGE_SUFFIXES, Layout, Parsed, RawImage, RawObject, json_file, json_has_key, read_json
+from .base import Layout, Parsed, RawImage, RawObject, json_file, json_has_key, read_json
 
+#: The files VoTT 1.x counts when it keys frames by index (its own listing, kept as main had it;
+#: ssdzoo's image rule for folders is :func:`ssdzoo.utils.images.image_files`).
+_VOTT1_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _V1 = Layout(("x1", "y1", "x2", "y2"), "xyxy", "tags")
 _V2_BOX = ("left", "top", "width", "height")
 _V2 = Layout(tuple(f"boundingBox.{k}" for k in _V2_BOX), "xywh", "tags")
@@ -38,7 +41,7 @@ def _v1_names(file: Path, image_dir: Path, keys: list[str]) -> list[str]:
     if not keys or not all(k.isdigit() for k in keys):
         return keys
     files = vott1_order([p.name for p in image_dir.iterdir()
-                         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()])
+                         if p.suffix.lower() in _VOTT1_SUFFIXES and p.is_file()])
     largest = max(int(k) for k in keys)
     if largest >= len(files):
         raise ValueError(f"{file}: frames are keyed by index up to {largest} ({len(keys)} frames) "

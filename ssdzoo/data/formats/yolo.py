@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..check import probe_image
+from ssdzoo.utils.images import IMAGE_SUFFIXES, image_files, inspect_image
+
 from ..records import Dataset
-from .base import IMAGE_SUFFIXES, NAMES_FILES, Layout, Parsed, RawImage, RawObject, names_file, read_names
+from .base import NAMES_FILES, Layout, Parsed, RawImage, RawObject, names_file, read_names, read_text
 from .output import copy_images, write_lines
 
 _LAYOUT = Layout(("x_center", "y_center", "width", "height"), "cxcywh", "class")
@@ -25,7 +26,7 @@ _SPLITS = ("train", "val", "test")
 def _image(image: Path, txt: Path, id_names: list[str], names_source: str) -> RawImage:
     """One image and its label file (absent: no boxes)."""
     raw = RawImage(str(txt), str(image), _LAYOUT, frame=(1.0, 1.0))
-    lines = txt.read_text(errors="replace").splitlines() if txt.is_file() else []
+    lines = txt.read_text(encoding="utf-8-sig", errors="replace").splitlines() if txt.is_file() else []
     for i, tokens in enumerate(line.split() for line in lines if line.strip()):
         name, problem = tokens[0], None
         if len(tokens) != 5:
@@ -40,9 +41,14 @@ def _image(image: Path, txt: Path, id_names: list[str], names_source: str) -> Ra
 
 
 def _images_in(folder: Path, recursive: bool = False) -> list[Path]:
-    """The image files of a folder (and its subfolders with ``recursive``), sorted."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The image files of a folder (and its subfolders with ``recursive``), sorted.
+
+    One rule with ``predict`` and calibration: :func:`ssdzoo.utils.images.image_files`, and
+    with ``recursive`` the same ``IMAGE_SUFFIXES`` on every file below ``folder``.
+    """
+    if not recursive:
+        return [Path(p) for p in image_files(folder)]
+    return sorted(p for p in folder.rglob("*") if p.name.lower().endswith(IMAGE_SUFFIXES) and p.is_file())
 
 
 def _label_file(image: Path) -> Path:
@@ -64,8 +70,8 @@ def _yaml_file(path: Path) -> Path | None:
 def _read_yaml(file: Path) -> dict:
     """The dataset YAML as a dict; ValueError naming the file when it is unusable."""
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        data = yaml.safe_load(read_text(file))  # read_text: UTF-8 (BOM dropped), ValueError naming the file
+    except (yaml.YAMLError, RecursionError) as error:
         raise ValueError(f"{file}: not a valid YAML file ({error})".replace("\n", " ")) from None
     if not isinstance(data, dict) or not isinstance(data.get("names"), (list, dict)):
         raise ValueError(f"{file}: no 'names' list or mapping (not an Ultralytics dataset YAML)")
@@ -157,7 +163,7 @@ def write(dataset: Dataset, out_dir: str | Path, split: str | None = None) -> Pa
     sub = Path(split or "")
     images = copy_images(dataset.records, out / "images" / sub)
     for record, image in zip(dataset.records, images):
-        width, height = probe_image(image, full=False)
+        width, height = inspect_image(image, decode=False).size
         b = record.boxes.astype(np.float64) / [width, height, width, height]
         centre_size = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
                                 b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)

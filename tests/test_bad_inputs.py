@@ -1,0 +1,156 @@
+"""The bad-input corpus (tests/badinputs.py): each defect has its exact outcome, decodes in the
+training pipeline when kept, and never sends a traceback to a command-line user."""
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from badinputs import CASES
+
+from ssdzoo.data import check, load
+from ssdzoo.data.check import KEPT
+
+
+def test_the_corpus_has_at_least_30_kinds_of_defect():
+    assert len({c.name for c in CASES}) == len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_defect_has_its_exact_outcome(tmp_path, case):
+    path = case.build(tmp_path / "data")
+    options = {"format": case.build.fmt, "class_names": case.class_names, "merge_case": case.merge_case}
+    if case.error:
+        with pytest.raises(ValueError, match=case.error):
+            load(path, **options)
+        return
+    report = check(path, **options)
+    got = [(f.action, Path(f.file).name, f.problem) for f in report.findings]
+    assert len(got) == len(case.findings), got
+    for (action, file, problem), (want_action, want_file, words) in zip(got, case.findings):
+        assert action == want_action and (not want_file or file == want_file) and words in problem, got
+    assert (report.num_records, report.num_boxes) == (case.records, case.boxes)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load(path, **options)
+    assert (len(dataset), sum(len(r.labels) for r in dataset)) == (case.records, case.boxes)
+    if report.errors:
+        with pytest.raises(ValueError, match=Path(report.errors[0].file).name):
+            load(path, strict=True, **options)
+    else:
+        assert all(f.action == KEPT or not f.is_error for f in report.findings)
+
+    from ssdzoo.data.tfdata import load_example
+
+    for record in dataset:  # what load keeps, the training pipeline decodes
+        image, _, _ = load_example(record.image_path, record.boxes, record.labels)
+        assert image.shape[-1] == 3 and min(image.shape[:2]) >= 1
+
+
+def test_exif_boxes_are_turned_with_the_image(tmp_path):
+    case = next(c for c in CASES if c.name == "EXIF-rotated, annotation of the stored image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load(case.build(tmp_path), "voc")
+    bad = next(r for r in dataset if r.image_path.endswith("bad.jpg"))
+    # stored 64x48, EXIF 6 (turned 90° clockwise): (x, y) -> (48 - y, x)
+    assert bad.boxes.tolist() == [[8, 1, 46, 30]] and (bad.width, bad.height) == (48, 64)
+
+
+def test_a_1x1_image_makes_training_batches(tmp_path):
+    """The image that crashed check-data, load and train (OpenCV's reduced decode) now trains."""
+    from test_pipeline import ANCHORS
+
+    from ssdzoo.data.tfdata import pipeline
+
+    case = next(c for c in CASES if c.name == "1x1 image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load(case.build(tmp_path), "voc")
+    for augment in (False, True):
+        images, targets = next(iter(pipeline(dataset, anchors=ANCHORS, input_size=96, batch_size=2,
+                                             augment=augment)))
+        assert images.shape == (2, 96, 96, 3) and (targets[..., 4] > 0).numpy().sum() >= 2
+
+
+# --- the command line, in subprocesses: no traceback ------------------------------------------
+
+IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]  # c0_bad.jpg: empty, c1: truncated…
+
+
+def _mixed_voc(root: Path) -> Path:
+    """One VOC folder holding the image defects of the corpus (and one good image)."""
+    for sub in ("Annotations", "JPEGImages"):
+        (root / sub).mkdir(parents=True)
+    for i, case in enumerate(IMAGE_DEFECTS):
+        one = case.build(root.parent / f"case{i}")
+        for sub in ("Annotations", "JPEGImages"):
+            for file in (one / sub).iterdir():
+                name = file.name if file.stem == "good" and i == 0 else f"c{i}_{file.name}"
+                if file.stem == "good" and i:
+                    continue
+                target = root / sub / name
+                if file.is_symlink():
+                    target.symlink_to(target.name)
+                elif file.is_dir():
+                    target.mkdir()
+                else:
+                    text = file.read_bytes()
+                    if sub == "Annotations":
+                        text = text.replace(b"<filename>bad", f"<filename>c{i}_bad".encode())
+                    target.write_bytes(text)
+    return root
+
+
+def _ssdzoo(*args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ssdzoo.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_cli_check_data_reports_every_image_defect_without_a_traceback(tmp_path, cli_env):
+    root = _mixed_voc(tmp_path / "mixed")
+    proc = _ssdzoo("check-data", root, "--format", "voc", env=cli_env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "c0_bad.jpg: image file is empty (image skipped)" in proc.stdout
+    assert "boxes turned" in proc.stdout and "too large" in proc.stdout
+    proc = _ssdzoo("check-data", root, "--format", "voc", "--strict", env=cli_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    import ssdzoo
+
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    ssdzoo.build("small", num_classes=1, weights=None, head_width=0.25, class_names=["cat"]).save(path)
+    return path
+
+
+def test_cli_predict_and_eval_go_on_past_unreadable_images(tmp_path, model_file, cli_env):
+    root = _mixed_voc(tmp_path / "mixed")
+    images = root / "JPEGImages"
+    proc = _ssdzoo("predict", model_file, images, "--out", tmp_path / "pred", "--score", "0.9", env=cli_env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    skipped = (tmp_path / "pred" / "skipped.txt").read_text()
+    assert "c0_bad.jpg: image file is empty" in skipped and "c1_bad.jpg: truncated" in skipped
+    found = json.loads((tmp_path / "pred" / "detections.json").read_text())
+    assert IMAGE_DEFECTS[3].name == "bytes after the JPEG end marker"
+    assert str(images / "c3_bad.jpg") in found and str(images / "c0_bad.jpg") not in found
+    assert len(found) + len(skipped.splitlines()) == len(list(images.iterdir()))
+
+    proc = _ssdzoo("eval", model_file, root, "--format", "voc", "--split", "", "--out", tmp_path / "ev",
+                   env=cli_env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    report = (tmp_path / "ev" / "eval.md").read_text()
+    assert "Left out" in report and "c0_bad.jpg: image file is empty" in report
+
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "a.jpg").write_bytes(b"")
+    (unreadable / "b.png").write_text("not a picture")
+    proc = _ssdzoo("predict", model_file, unreadable, "--out", tmp_path / "none", env=cli_env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("ssdzoo predict: error: none of the 2 images")
