@@ -24,7 +24,12 @@ from ssdzoo.evaluation.bench import median_seconds
 
 if TYPE_CHECKING:
     from ssdzoo.data.records import Record
+    from ssdzoo.deploy.runtime import ExportedDetector
     from ssdzoo.models.ssd import SSD
+    from ssdzoo.utils.typing import ImagesLike
+
+    #: int8 calibration images: a folder, images, or records (see ``ssdzoo.export``).
+    Calibration = ImagesLike | Sequence[Record] | None
 
 KERAS = "keras"
 BATCH = 8
@@ -81,8 +86,8 @@ def speed(detect: Callable[[np.ndarray], object], images: np.ndarray, repeats: i
     return ms, BATCH / per_batch
 
 
-def measure(name: str, fmt: str, precision: str, runtime: str, detector, records: Sequence[Record] | None,
-            images: np.ndarray, repeats: int, size: float | None = None) -> dict:
+def measure(name: str, fmt: str, precision: str, runtime: str, detector: SSD | ExportedDetector,
+            records: Sequence[Record] | None, images: np.ndarray, repeats: int, size: float | None = None) -> dict:
     """One row: ``detector``'s mAP on ``records`` (None: speed only) and its speed on ``images``."""
     from ssdzoo.evaluation.evaluator import evaluate
 
@@ -111,7 +116,7 @@ def _runtime(fmt: str, threads: int) -> str:
 
 def bench_model(model: SSD | str, records: Sequence[Record], *, name: str | None = None,
                 formats: Sequence[str] = (KERAS, "saved_model", "tflite", "onnx"),
-                precisions: Sequence[str] = ("fp32",), calibration=None, calibration_size: int = 100,
+                precisions: Sequence[str] = ("fp32",), calibration: Calibration = None, calibration_size: int = 100,
                 repeats: int = 15, threads: int | None = None, with_map: bool = True,
                 folder: str | None = None) -> FormatTable:
     """Export ``model`` to each format × precision, measure each (see the module docstring).
@@ -192,10 +197,12 @@ def machine_header(split: str, count: int) -> str:
 
 def bench_formats(models: Sequence[SSD | str], data: str, *, split: str = "test", data_format: str | None = None,
                   formats: Sequence[str] = (KERAS, "saved_model", "tflite", "onnx"),
-                  precisions: Sequence[str] = ("fp32",), calibration=None, repeats: int = 15,
+                  precisions: Sequence[str] = ("fp32",), calibration: Calibration = None, repeats: int = 15,
                   threads: int | None = None, peers: bool = True, out: str = "bench") -> list[FormatTable]:
-    """``ssdzoo bench --formats``: a table per model (:func:`bench_model`) on ``data``'s ``split``,
-    plus the torchvision peers when torch is installed; written by :func:`write_tables` into ``out``.
+    """``ssdzoo bench --formats``: a table per model on ``data``'s ``split`` (+ torchvision peers), into ``out``.
+
+    One :func:`bench_model` table per model, the peers when torch is installed, written by
+    :func:`write_tables`.
 
     int8 calibration: ``calibration`` (a folder) or else the dataset's ``train`` split, or else ``split``.
     """
