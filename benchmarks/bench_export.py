@@ -1,13 +1,13 @@
-"""Agreement and speed of the exported artifacts against the Keras model they came from.
+"""The per-format table of BENCHMARKS.md: mAP and speed of each export format and precision for
+the shipped ``bccd`` model (``small``), MobileNet (alpha 0.5, head width 0.25) with the ``ssd`` and
+the ``lite`` head, VGG16 (SSD300, the paper's head) and the torchvision SSD peers, in ONE process
+(the ratios are fair) with ``ssdzoo.deploy.benchmark`` — what ``ssdzoo bench --formats`` runs.
 
-The shipped ``bccd`` model (``ssdzoo.build("small", 3, weights="bccd", head_width=0.25)``) is
-exported to every format and precision (int8 calibrated on up to 100 BCCD *train* images), each
-artifact is loaded with ``ssdzoo.load_exported`` and evaluated with ``ssdzoo.evaluate`` on the
-BCCD test split (72 images), next to the Keras model. Latency: median ms of one forward pass +
-decoding + NMS on one 300x300 uint8 image (the artifact's own runtime; Keras: ``model.detect``),
-after warm-up, in this process (threads as each runtime picks).
+mAP on the BCCD test split (72 images; int8 calibrated on up to ``--calibration-size`` BCCD train
+images) for the trained models: ``bccd`` and, with ``--mobilenet best.keras``, a trained MobileNet
+(ssd head); the others are untrained (speed only).
 
-    python benchmarks/bench_export.py [--repeats 30] [--out benchmarks/results/export.md]
+    python benchmarks/bench_export.py [--mobilenet runs/x/best.keras] [--repeats 15] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -15,77 +15,51 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import statistics
 import sys
-import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = pathlib.Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-CONFIGS = [("saved_model", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
-           ("tflite", "int8")]
-
-
-def median_ms(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in ms after two warm-up calls."""
-    fn(), fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def size_mb(path: str) -> float:
-    """Size of a file or directory in MB."""
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 1e6
-    return os.path.getsize(path) / 1e6
+FORMATS = ("keras", "saved_model", "onnx", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def main() -> None:
-    """Export, evaluate and time each configuration; print and write the markdown table."""
+    """Build / load the models, measure every format of each, the peers, and write the tables."""
     import ssdzoo
-    from ssdzoo.deploy.calibration import calibration_images
-    from ssdzoo.utils.machine import cpu_description
+    from ssdzoo.deploy.benchmark import bench_model, machine_header, peers_table, write_tables
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "export.md"))
+    parser.add_argument("--mobilenet", default=None, help="a trained MobileNet (ssd head) .keras for its mAP")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS))
+    parser.add_argument("--threads", type=int, default=2, help="TFLite / ONNX / torch threads")
+    parser.add_argument("--calibration-size", type=int, default=50)
+    parser.add_argument("--only", nargs="*", default=None, help="model labels to run (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
 
-    model = ssdzoo.build("small", 3, weights="bccd", head_width=0.25)
     bccd = str(ROOT / "data" / "BCCD")
     test = list(ssdzoo.data.load(bccd, format="voc", split="test"))
     train = list(ssdzoo.data.load(bccd, format="voc", split="train"))
-    one = calibration_images([test[0].image_path], model.input_size)
-    rows = [("Keras (TF " + __import__("tensorflow").__version__ + ")", "fp32", "-",
-             ssdzoo.evaluate(model, test, verbose=False),
-             median_ms(lambda: model.detect(one, preset="evaluate"), args.repeats))]
-    with tempfile.TemporaryDirectory() as folder:
-        for fmt, precision in CONFIGS:
-            suffix = {"saved_model": "", "onnx": ".onnx"}.get(fmt, ".tflite")
-            path = os.path.join(folder, f"bccd_{fmt}_{precision}{suffix}")
-            ssdzoo.export(model, path, format=fmt, precision=precision,
-                          calibration=train if precision == "int8" else None)
-            det = ssdzoo.load_exported(path)
-            rows.append((fmt, precision, f"{size_mb(path):.2f}", ssdzoo.evaluate(det, test, verbose=False),
-                         median_ms(lambda det=det: det.runner(one), args.repeats)))
-    ref = rows[0][3]
-    lines = [f"Exported bccd model vs Keras, BCCD test split ({len(test)} images); {cpu_description()}",
-             "", "| format | precision | size MB | mAP VOC07 | Δ vs Keras | AP50 area | COCO AP | ms / image |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, precision, size, res, ms in rows:
-        lines.append(f"| {name} | {precision} | {size} | {res.map:.4f} | {res.map - ref.map:+.4f} | "
-                     f"{res.voc_area['map']:.4f} | {res.coco['map']:.4f} | {ms:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.out).write_text(text)
+    mobilenet = dict(weights=None, alpha=0.5, head_width=0.25, class_names=["Platelets", "RBC", "WBC"])
+    models = {  # label -> (model factory, evaluate mAP)
+        "small (bccd)": (lambda: ssdzoo.build("small", 3, weights="bccd", head_width=0.25), True),
+        "mobilenet ssd": ((lambda: ssdzoo.load(args.mobilenet, compile=False)) if args.mobilenet
+                          else (lambda: ssdzoo.build("mobilenet", 3, head="ssd", **mobilenet)), bool(args.mobilenet)),
+        "mobilenet lite": (lambda: ssdzoo.build("mobilenet", 3, head="lite", **mobilenet), False),
+        "vgg16": (lambda: ssdzoo.build("vgg16", 3, weights=None, class_names=mobilenet["class_names"]), False),
+    }
+    tables = []
+    for label, (factory, with_map) in models.items():
+        if args.only is None or label in args.only:
+            tables.append(bench_model(factory(), test, name=label, formats=FORMATS, precisions=args.precisions,
+                                      calibration=train, calibration_size=args.calibration_size,
+                                      repeats=args.repeats, threads=args.threads, with_map=with_map))
+    tables.append(peers_table(test, 3, args.repeats, args.threads))
+    write_tables(tables, args.out, machine_header("BCCD test", len(test)))
 
 
 if __name__ == "__main__":

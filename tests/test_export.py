@@ -382,3 +382,30 @@ def test_load_exported_names_what_is_wrong(tmp_path, exported):
     foreign.write_bytes(convert(ssdzoo.build("small", 2, weights=None, head_width=0.25), PostProcess(), "fp32"))
     with pytest.raises(ValueError, match="no ssdzoo metadata"):
         ssdzoo.load_exported(foreign)
+
+
+#: What TensorFlow itself writes on stderr when it starts (not ssdzoo's output).
+TF_LOG_PREFIXES = ("WARNING: All log messages before absl", "I0000 ", "W0000 ", "E0000 ")
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda t, k: [str(t / "notes.keras"), "--format", "onnx"], "is not an SSD model file (.keras): not a zip"),
+    (lambda t, k: [k, "--format", "coreml"], "unknown export format 'coreml'"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int4"], "unknown precision 'int4'"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int8"], "int8 export needs calibration images"),
+    (lambda t, k: [k, "--format", "tflite", "--precision", "int8", "--calibration", str(t / "empty")],
+     "no readable calibration images"),
+], ids=["not-a-model", "format", "precision", "no-calibration", "unreadable-calibration"])
+def test_export_bad_input_from_the_command_line_has_no_traceback_and_no_output(make_args, message, keras_file,
+                                                                               tmp_path):
+    (tmp_path / "notes.keras").write_text("not a zip")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out" / "model.tflite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "ssdzoo", "export", *make_args(tmp_path, str(keras_file)),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("ssdzoo export: error: ") and message in lines[0], lines
+    assert not out.exists() and not (tmp_path / "out").exists()

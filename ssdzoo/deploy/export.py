@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import os
 import types
+import zipfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -89,6 +90,8 @@ def as_ssd(model: SSD | str | os.PathLike) -> SSD:
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not an SSD model file (.keras): not a zip archive")
         try:
             model = load(path, compile=False)
         except Exception as err:  # noqa: BLE001  (any reader failure means: not a model file)

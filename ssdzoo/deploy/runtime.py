@@ -25,13 +25,19 @@ class ExportedDetector:
         metadata: what the artifact records (class names, input size, baked NMS settings).
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, threads: int | None = None):
         self.path = os.fspath(path)
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"exported model {self.path!r} does not exist")
         fmt = format_of_path(self.path)
         self.format = fmt.name
-        self.runner = fmt.module.Runner(self.path)
+        if threads is None:
+            self.runner = fmt.module.Runner(self.path)
+        elif fmt.name == "saved_model":
+            raise ValueError("a SavedModel runs on TensorFlow's process-wide threads "
+                             "(tf.config.threading), not on threads= of load_exported")
+        else:
+            self.runner = fmt.module.Runner(self.path, threads=int(threads))
         self.metadata: dict = self.runner.metadata
 
     @property
@@ -44,7 +50,8 @@ class ExportedDetector:
         """The square input side the artifact takes."""
         return int(self.metadata["input_size"])
 
-    def _run(self, batch: np.ndarray) -> dict:
+    def infer(self, batch: np.ndarray) -> dict:
+        """The artifact's outputs for a uint8 ``(B, S, S, 3)`` batch (a batch-1 runtime: B calls)."""
         if self.runner.batch_size is None:
             return self.runner(batch)
         outs = [self.runner(batch[i:i + 1]) for i in range(len(batch))]
@@ -76,7 +83,7 @@ class ExportedDetector:
             chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
             batch = np.stack([cv2.resize(np.asarray(im, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
                               for im in chunk])
-            out = self._run(np.clip(np.rint(batch), 0, 255).astype(np.uint8))
+            out = self.infer(np.clip(np.rint(batch), 0, 255).astype(np.uint8))
             for i, im in enumerate(chunk):
                 n = int(out["num_detections"][i])
                 scores = out["scores"][i, :n]
@@ -89,9 +96,13 @@ class ExportedDetector:
         return results
 
 
-def load_exported(path: str | os.PathLike) -> ExportedDetector:
-    """Load an artifact written by :func:`ssdzoo.export` (format from its suffix / directory)."""
-    return ExportedDetector(os.fspath(path))
+def load_exported(path: str | os.PathLike, threads: int | None = None) -> ExportedDetector:
+    """Load an artifact written by :func:`ssdzoo.export` (format from its suffix / directory).
+
+    ``threads``: the TFLite / ONNX runtime's threads (None: its default — LiteRT one, onnxruntime
+    one per core); a SavedModel runs on TensorFlow's process-wide thread pools.
+    """
+    return ExportedDetector(os.fspath(path), threads)
 
 
 def load_detector(path: str | os.PathLike) -> SSD | ExportedDetector:

@@ -107,16 +107,18 @@ def op_names(path: str) -> list[str]:
 
 
 class Runner:
-    """A loaded ``.tflite`` file on the LiteRT interpreter: ``runner(uint8 (1, S, S, 3))`` → dict."""
+    """A loaded ``.tflite`` file on the LiteRT interpreter: ``runner(uint8 (1, S, S, 3))`` → dict.
+
+    ``threads``: the interpreter's threads (None: LiteRT's default, one)."""
 
     batch_size = 1
 
-    def __init__(self, path: str, num_threads: int | None = None):
+    def __init__(self, path: str, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
         with open(path, "rb") as f:
             self.metadata = read_metadata(f.read())
-        self._interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self._interpreter = Interpreter(model_path=path, num_threads=threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._outputs = output_indices(self._interpreter.get_output_details())
