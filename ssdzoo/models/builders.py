@@ -38,20 +38,23 @@ def build(backbone: str = "vgg16", num_classes: int = 20, *, weights: str | None
     return SSD(arch, weights=weights)
 
 
-def build_imagenet_or_scratch(backbone: str, num_classes: int, **kwargs) -> tuple[SSD, str]:
+def build_imagenet_or_scratch(backbone: str, num_classes: int, scratch: dict | None = None,
+                              **kwargs) -> tuple[SSD, str]:
     """:func:`build` with ImageNet weights where they can be had, else random ones: ``(model, note)``.
 
     Random when the backbone has none (``small``) or they are unreachable (offline; this prints a
-    warning). ``kwargs`` go to :func:`build`; the note says which, for reports."""
+    warning). ``kwargs`` go to :func:`build`, ``scratch`` (e.g. ``{"head_norm": "batch"}``)
+    overrides them for a model built from scratch; the note says which, for reports."""
+    from_scratch = {**kwargs, **(scratch or {})}
     if not get_backbone(backbone).pretrained:
-        return (build(backbone, num_classes, weights=None, **kwargs),
+        return (build(backbone, num_classes, weights=None, **from_scratch),
                 f"none: {backbone} has no ImageNet weights, trained from scratch")
     try:
         return build(backbone, num_classes, weights="imagenet", **kwargs), "imagenet"
     except WeightsUnavailableError as err:
         print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
         reason = str(err).split("(")[0].strip()
-        return (build(backbone, num_classes, weights=None, **kwargs),
+        return (build(backbone, num_classes, weights=None, **from_scratch),
                 f"ImageNet weights unavailable, trained from scratch ({reason})")
 
 

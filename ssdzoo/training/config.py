@@ -32,7 +32,7 @@ class TrainConfig:
     weights: str | None = "imagenet"
     head_width: float = 1.0
     head: str = "ssd"                   # registered head: ssd, lite, or a user's
-    head_norm: str = "none"             # none, batch, group: normalisation in the head
+    head_norm: str = "auto"             # none, batch, group; auto: batch from scratch, none on pretrained weights
     prior_probability: float | None = None  # class-logit bias init (e.g. 0.01), zero-init predictors
     batch_size: int = 8
     epochs: int = 40
@@ -144,7 +144,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         from ssdzoo.models.heads.base import HEAD_NORMS
 
-        for name, allowed in (("schedule", SCHEDULES), ("loss", LOSSES), ("head_norm", HEAD_NORMS)):
+        for name, allowed in (("schedule", SCHEDULES), ("loss", LOSSES), ("head_norm", ("auto", *HEAD_NORMS))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {allowed}")
         if self.prior_probability is not None and not 0 < self.prior_probability < 1:

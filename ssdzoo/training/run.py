@@ -73,12 +73,16 @@ def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
     weights or they are unreachable, and says so."""
     from ssdzoo.models.builders import build, build_imagenet_or_scratch
 
+    auto = config.head_norm == "auto"  # normalised head from scratch, the paper's on pretrained weights
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
                   input_size=config.input_size, head=config.head, head_width=config.head_width,
-                  head_norm=config.head_norm, prior_probability=config.prior_probability,
+                  head_norm="none" if auto else config.head_norm, prior_probability=config.prior_probability,
                   **config.backbone_options)
+    scratch = {"head_norm": "batch"} if auto else {}
     if config.weights == "imagenet":
-        return build_imagenet_or_scratch(config.backbone, **kwargs)
+        return build_imagenet_or_scratch(config.backbone, scratch=scratch, **kwargs)
+    if config.weights is None:
+        kwargs.update(scratch)
     return build(config.backbone, weights=config.weights, **kwargs), str(config.weights)
 
 
