@@ -127,3 +127,16 @@ def swap_ema_weights(optimizer: keras.optimizers.Optimizer) -> None:
         raw = keras.ops.convert_to_numpy(var)
         var.assign(average)
         average.assign(raw)
+
+
+def learning_rate_schedule(
+        optimizer: keras.optimizers.Optimizer) -> keras.optimizers.schedules.LearningRateSchedule | None:
+    """The schedule object an optimizer was given (None for a constant rate).
+
+    Looks inside a ``LossScaleOptimizer``; Keras exposes only the current rate
+    (``optimizer.learning_rate``)."""
+    import keras
+
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = optimizer._learning_rate
+    return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
