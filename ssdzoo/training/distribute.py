@@ -54,9 +54,9 @@ def agree_max(strategy: tf.distribute.Strategy) -> Callable[[float], float]:
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         @tf.function
-        def reduce(value):
-            per_replica = strategy.run(lambda: tf.identity(value))
-            return strategy.reduce(tf.distribute.ReduceOp.MAX, per_replica, axis=None)
+        def reduce(value):  # tf.distribute reduces by SUM or MEAN only: gather, then max
+            per_replica = strategy.run(lambda: tf.reshape(value, [1]))
+            return tf.reduce_max(strategy.gather(per_replica, axis=0))
 
         return lambda value: float(reduce(tf.constant(value, tf.float64)))
     return lambda value: value
