@@ -148,11 +148,13 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         write_text_atomic(os.path.join(config.out, "config.json"), json.dumps(dataclasses.asdict(config), indent=2))
 
     validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
-    several = strategy.num_replicas_in_sync > 1  # every batch must split over the replicas
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
                           seed=config.seed, cache=config.cache, repeat=True)
-    data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache,
-                        drop_remainder=several) if validate else None
+    replicas, val_batch = strategy.num_replicas_in_sync, config.batch_size
+    if validate and replicas > 1:  # every batch must split over the replicas: the last images are dropped
+        val_batch = min(config.batch_size, len(val_ds) // replicas * replicas)
+    data_val = pipeline(val_ds, model, batch_size=val_batch, cache=config.cache,
+                        drop_remainder=replicas > 1) if validate and val_batch else None
 
     ema = getattr(model.optimizer, "use_ema", False)
 
