@@ -201,3 +201,25 @@ def test_mixed_bfloat16_keeps_the_head_outputs_and_the_loss_float32(tiny_voc):
         assert keras.backend.standardize_dtype(loss.dtype) == "float32" and math.isfinite(float(loss))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    from ssdzoo.training.checkpoints import Checkpoints
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    checkpoints = Checkpoints(str(tmp_path))
+    for epoch in range(3):
+        model.fit(np.ones((2, 2)), np.ones((2, 1)), epochs=1, verbose=0)
+        checkpoints.save(model, {"epochs_done": epoch + 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.keras", "previous-state.json", "previous.keras",
+                                                          "state.json"]  # no temporary file left
+    last = tmp_path / "last.keras"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a kill during the write
+    loaded, state, path = checkpoints.load_latest(keras.saving.load_model)
+    assert path == str(tmp_path / "previous.keras") and state == {"epochs_done": 2, "step": 2}
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert f"warning: {last} is unreadable (" in capsys.readouterr().out
+    (tmp_path / "previous.keras").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="nothing to resume in .*no readable last.keras or previous.keras"):
+        checkpoints.load_latest(keras.saving.load_model)
