@@ -41,7 +41,7 @@ BAD_TRAIN_FLAGS = [
     (["--out", ""], r"out must name an output folder"),
     (["--format", "pascal"], r"unknown annotation format 'pascal'; expected one of voc, .*"),
     (["--val-split", "none", "--test-split", "none"], r"val_split and test_split are both none: .*"),
-    (["--cache", "maybe"], r"argument --cache: expected true or false, got 'maybe'"),
+    (["--cache", "maybe"], r"argument --cache: expected true, false or auto, got 'maybe'"),
     (["--backbone-option", "alpha"], r"argument --backbone-option: expected KEY=VALUE, got 'alpha'"),
     (["--backbone", "small", "--backbone-option", "alpha=0.5"],
      r"backbone 'small' takes no option 'alpha'; it takes options width \(default 32\)"),

@@ -223,3 +223,19 @@ def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys)
     (tmp_path / "previous.keras").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="nothing to resume in .*no readable last.keras or previous.keras"):
         checkpoints.load_latest(keras.saving.load_model)
+
+
+def test_cache_auto_keeps_decoded_images_only_within_the_memory_budget(tiny_voc, monkeypatch):
+    from ssdzoo.training import memory
+
+    records = list(ssdzoo.data.load(tiny_voc, format="voc", split="train"))
+    assert memory.decoded_bytes(records) == 8 * 640 * 480 * 3  # BCCD: 640x480 RGB
+    on, note = memory.resolve_cache("auto", records)
+    assert on and note.startswith("cache auto: on, decoded images 7 MiB (8 images) within the budget")
+    monkeypatch.setattr(memory, "total_memory", lambda: 4 * 2**20)  # a 4 MiB machine: budget 1 MiB
+    assert memory.resolve_cache("auto", records) == (
+        False, "cache auto: off, decoded images 7 MiB (8 images) over the budget 0.0 GiB (25% of 0.0 GiB RAM)")
+    assert memory.resolve_cache(False, records) == (False, "cache: off (as configured)")
+    assert TrainConfig().cache == "auto" and TrainConfig.from_dict({"cache": True}).cache is True
+    with pytest.raises(ValueError, match="cache must be true, false or auto, got 'sometimes'"):
+        TrainConfig(data=str(tiny_voc), cache="sometimes").validate()

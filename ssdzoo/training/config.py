@@ -55,7 +55,7 @@ class TrainConfig:
     unfreeze_from: str | None = None
     eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
     seed: int = 0
-    cache: bool = True
+    cache: bool | str = "auto"           # decoded images in memory: true, false, or auto (if they fit 1/4 of RAM)
     out: str = "runs/train"
     time_budget: float | None = None    # minutes of training (fit, incl. validation); the schedule fits it
     distribute: str = "auto"            # auto (all GPUs if >1), none, mirrored, multiworker (TF_CONFIG)
@@ -139,6 +139,8 @@ class TrainConfig:
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
             raise ValueError(f"time_budget must be a duration > 0 (minutes, or e.g. 90s, 10m, 1h30m), "
                              f"got {self.time_budget}")
+        if isinstance(self.cache, str) and self.cache != "auto":
+            raise ValueError(f"cache must be true, false or auto, got {self.cache!r}")
         if self.distribute not in DISTRIBUTE:
             raise ValueError(f"unknown distribute {self.distribute!r}; choose from {DISTRIBUTE}")
         if self.distribute == "multiworker" and not os.environ.get("TF_CONFIG"):

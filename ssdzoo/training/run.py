@@ -109,6 +109,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     from ssdzoo.training.budget import TimeBudget
     from ssdzoo.training.checkpoints import Checkpoints, SaveCheckpoints
     from ssdzoo.training.distribute import agree_max
+    from ssdzoo.training.memory import resolve_cache
     from ssdzoo.training.signals import StopOnSignal, signal_name
     from ssdzoo.utils.keras_internals import fit_under_multi_worker, learning_rate_schedule
 
@@ -148,12 +149,14 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         write_text_atomic(os.path.join(config.out, "config.json"), json.dumps(dataclasses.asdict(config), indent=2))
 
     validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
+    cache, cache_note = resolve_cache(config.cache, [*train_ds, *(val_ds if validate else [])])
+    print(cache_note)
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
-                          seed=config.seed, cache=config.cache, repeat=True)
+                          seed=config.seed, cache=cache, repeat=True)
     replicas, val_batch = strategy.num_replicas_in_sync, config.batch_size
     if validate and replicas > 1:  # every batch must split over the replicas: the last images are dropped
         val_batch = min(config.batch_size, len(val_ds) // replicas * replicas)
-    data_val = pipeline(val_ds, model, batch_size=val_batch, cache=config.cache,
+    data_val = pipeline(val_ds, model, batch_size=val_batch, cache=cache,
                         drop_remainder=replicas > 1) if validate and val_batch else None
 
     ema = getattr(model.optimizer, "use_ema", False)
