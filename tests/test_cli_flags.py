@@ -41,7 +41,7 @@ BAD_TRAIN_FLAGS = [
     (["--out", ""], r"out must name an output folder"),
     (["--format", "pascal"], r"unknown annotation format 'pascal'; expected one of voc, .*"),
     (["--val-split", "none", "--test-split", "none"], r"val_split and test_split are both none: .*"),
-    (["--cache", "maybe"], r"argument --cache: expected true or false, got 'maybe'"),
+    (["--cache", "maybe"], r"argument --cache: expected true, false or auto, got 'maybe'"),
     (["--backbone-option", "alpha"], r"argument --backbone-option: expected KEY=VALUE, got 'alpha'"),
     (["--backbone", "small", "--backbone-option", "alpha=0.5"],
      r"backbone 'small' takes no option 'alpha'; it takes options width \(default 32\)"),
@@ -53,6 +53,12 @@ BAD_TRAIN_FLAGS = [
      r"backbone 'mobilenet' option alpha='wide': expected a number"),
     (["--backbone", "small", "--backbone-option", "width=2.5"],
      r"backbone 'small' option width='2.5': expected an integer"),
+    (["--time-budget", "10x"], r"argument --time-budget: time_budget must be minutes or a duration like 90s, "
+                               r"10m, 1h30m; got '10x'"),
+    (["--time-budget", "0"], r"time_budget must be a duration > 0 \(minutes, or e.g. 90s, 10m, 1h30m\), got 0.0"),
+    (["--distribute", "tpu"], r"unknown distribute 'tpu'; choose from \('auto', 'none', 'mirrored', 'multiworker'\)"),
+    (["--backup-every", "-1"], r"backup_every must be an integer >= 0, got -1"),
+    (["--mixed-precision", "maybe"], r"argument --mixed-precision: expected true or false, got 'maybe'"),
     (["--batch-size"], r"argument --batch-size: expected one argument"),
     (["--no-such-flag"], r"unrecognized arguments: --no-such-flag"),
 ]

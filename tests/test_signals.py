@@ -39,22 +39,27 @@ def start_as_batch_job(args: list[str], log: Path, env: dict) -> subprocess.Pope
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
-def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 1) -> dict:
-    """The run's state.json once it records ``epochs`` finished epochs (bounded wait)."""
+def wait_for_state(proc: subprocess.Popen, out: Path, log: Path, ready, what: str) -> dict:
+    """The run's state.json once ``ready(state)`` holds (bounded wait); ``what`` names it in failures."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"the run ended (exit {proc.returncode}) before finishing {epochs} epoch(s):\n"
-                        + log.read_text()[-3000:])
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}:\n" + log.read_text()[-3000:])
         try:
             state = json.loads((out / "state.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             state = None
-        if state and state["epochs_done"] >= epochs:
+        if state and ready(state):
             return state
         time.sleep(0.05)
     proc.kill()
-    pytest.fail(f"no epoch finished within {WAIT_S} s:\n" + log.read_text()[-3000:])
+    pytest.fail(f"not {what} within {WAIT_S} s:\n" + log.read_text()[-3000:])
+
+
+def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 1) -> dict:
+    """The run's state.json once it records ``epochs`` finished epochs (bounded wait)."""
+    return wait_for_state(proc, out, log, lambda state: state["epochs_done"] >= epochs,
+                          f"finishing {epochs} epoch(s)")
 
 
 def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
@@ -126,8 +131,8 @@ def test_sigint_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tm
     assert f"resuming from {out}/last.keras: {done} epochs done, step {interrupted['step']}" in proc.stdout
     final = json.loads((out / "state.json").read_text())
     assert final["epochs_done"] == epochs
-    # the optimizer continues from the interrupted step (the unfinished epoch runs again)
-    assert final["step"] == interrupted["step"] + (epochs - done) * STEPS
+    # the optimizer continues from the interrupted step: the rest of the unfinished epoch, then whole ones
+    assert final["step"] == epochs * STEPS
 
     with open(out / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -146,3 +151,29 @@ def test_sigint_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tm
     assert "Backbone weights: none: small has no ImageNet weights" in report
     results = json.loads((out / "results.json").read_text())
     assert results["steps"] == interrupted["best_step"] and results["test_images"] == 2
+
+
+def test_sigkill_mid_epoch_loses_at_most_the_backup_interval(tiny_voc, tmp_path, cli_env):
+    out, log, every, steps = tmp_path / "run", tmp_path / "first.log", 2, 4
+    args = [*train_args(tiny_voc, out), "--steps-per-epoch", str(steps), "--eval-every", "0",
+            "--backup-every", str(every)]
+    proc = start_as_batch_job(args, log, cli_env)
+    # a mid-epoch backup in the second epoch or later, then SIGKILL: no handler runs, nothing is saved
+    state = wait_for_state(proc, out, log, lambda s: s["step"] > steps and s["step"] % steps == every,
+                           "a mid-epoch backup")
+    proc.kill()
+    proc.wait(timeout=WAIT_S)
+    state = json.loads((out / "state.json").read_text())  # the newest backup, perhaps newer than the one seen
+    done = state["epochs_done"]
+    assert state["step"] % every == 0 and state["epoch_step"] == done * steps
+    assert (out / "previous.keras").is_file()  # the pair before it is kept
+
+    epochs = done + 2
+    resumed = subprocess.run([*args[:args.index("--epochs") + 1], str(epochs), *args[args.index("--epochs") + 2:],
+                              "--resume"], capture_output=True, text=True, timeout=WAIT_S, env=cli_env, cwd=tmp_path)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    assert f"resuming from {out}/last.keras: {done} epochs done, step {state['step']}" in resumed.stdout
+    final = json.loads((out / "state.json").read_text())
+    assert final["step"] == epochs * steps  # the rest of the killed epoch, then whole ones: no step twice
+    with open(out / "log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(epochs))

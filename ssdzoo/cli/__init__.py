@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+        if os.environ.get("SSDZOO_DEBUG"):
+            raise
         print(f"ssdzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

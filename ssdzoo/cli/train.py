@@ -21,6 +21,24 @@ def _bool(text: str) -> bool:
     return words[text.lower()]
 
 
+def _bool_or_auto(text: str) -> bool | str:
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return _bool(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected true, false or auto, got {text!r}") from None
+
+
+def _duration(text: str) -> float:
+    from ssdzoo.training.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -41,8 +59,14 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                            action="append", metavar="KEY=VALUE",
                            help="a backbone option, e.g. alpha=0.5 for mobilenet (repeatable; "
                                 "`ssdzoo info` lists each backbone's options)")
-        elif kind is bool:
-            p.add_argument(flag, type=_bool, default=None, metavar="BOOL", help=f"default {field.default}")
+        elif bool in (kind, *typing.get_args(kind)):  # --ema alone means true; --cache also takes auto
+            auto = str in typing.get_args(kind)
+            p.add_argument(flag, type=_bool_or_auto if auto else _bool, nargs="?", const=True, default=None,
+                           metavar="BOOL|auto" if auto else "BOOL", help=f"default {field.default}")
+        elif field.name == "time_budget":
+            p.add_argument(flag, type=_duration, default=None, metavar="DURATION",
+                           help="stop training when this much time is spent (minutes, or 90s, 10m, 1h30m); "
+                                "the learning-rate schedule is fitted to the steps that fit")
         elif field.name == "lr_decay_at":
             p.add_argument(flag, type=float, nargs="*", default=None, help=f"default {field.default}")
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -33,3 +35,56 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"lr": self.lr, "boundaries": self.boundaries, "factor": self.factor,
                 "warmup_steps": self.warmup_steps, "warmup_start": self.warmup_start}
+
+
+@keras.saving.register_keras_serializable("ssdzoo")
+class RunSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A run's learning rate: warm-up, then step decay or a cosine over a revisable total step count.
+
+    The decay points are fractions of the total, which may change while the run trains (a
+    time-budgeted run).
+
+    ``kind="step"``: ``lr`` times ``factor`` at each fraction in ``decay_at`` of ``total_steps``
+    (boundary ``floor(f * total_steps)``); ``kind="cosine"``: from ``lr`` after the warm-up to 0 at
+    ``total_steps``. The warm-up rises linearly from ``warmup_start * lr`` over ``warmup_steps``.
+    The total lives in a variable, so :meth:`set_total_steps` takes effect without retracing."""
+
+    def __init__(self, lr: float, total_steps: int, kind: str = "step", decay_at: tuple[float, ...] = (),
+                 factor: float = 0.1, warmup_steps: int = 0, warmup_start: float = 0.01):
+        if kind not in ("step", "cosine"):
+            raise ValueError(f"kind must be step or cosine, got {kind!r}")
+        self.lr = lr
+        self.kind = kind
+        self.decay_at = tuple(decay_at)
+        self.factor = factor
+        self.warmup_steps = warmup_steps
+        self.warmup_start = warmup_start
+        self.total = keras.Variable(float(total_steps), dtype="float32", trainable=False, name="total_steps")
+
+    @property
+    def total_steps(self) -> int:
+        """The current total step count of the run."""
+        return int(self.total.numpy())
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Revise the run's length (steps); the decay points move with it."""
+        self.total.assign(float(total_steps))
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        total = ops.convert_to_tensor(self.total)
+        if self.kind == "cosine":
+            span = ops.maximum(total - self.warmup_steps, 1.0)
+            done = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+            rate = self.lr * 0.5 * (1.0 + ops.cos(math.pi * done))
+        else:
+            decays = sum(ops.cast(step >= ops.floor(f * total), "float32") for f in self.decay_at)
+            rate = self.lr * ops.power(self.factor, decays)
+        if self.warmup_steps:
+            frac = ops.minimum(step / self.warmup_steps, 1.0)
+            rate = rate * (self.warmup_start + (1.0 - self.warmup_start) * frac)
+        return rate
+
+    def get_config(self):
+        return {"lr": self.lr, "total_steps": self.total_steps, "kind": self.kind, "decay_at": list(self.decay_at),
+                "factor": self.factor, "warmup_steps": self.warmup_steps, "warmup_start": self.warmup_start}

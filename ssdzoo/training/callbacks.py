@@ -86,7 +86,8 @@ class EvaluateMAP(keras.callbacks.Callback):
             self._evaluate()
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.every_n_steps and (epoch + 1) % self.every_n_epochs == 0:
+        # also when the run stops early (a time budget): its last weights are a candidate for best
+        if not self.every_n_steps and ((epoch + 1) % self.every_n_epochs == 0 or self.model.stop_training):
             self._evaluate()
         if logs is not None:
             logs["val_map"] = self._last

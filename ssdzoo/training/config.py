@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import warnings
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine")
 LOSSES = ("mining", "focal")
+DISTRIBUTE = ("auto", "none", "mirrored", "multiworker")
+_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?")
 #: Fields that take ``None`` from the command line or TOML as ``"none"`` (or an empty string).
 _NONE_WORDS = ("none", "null", "")
 #: Old keys still read from config files: key -> the ``backbone_options`` entry it sets.
@@ -53,10 +56,15 @@ class TrainConfig:
     unfreeze_from: str | None = None
     eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
     seed: int = 0
-    cache: bool = True
+    cache: bool | str = "auto"           # decoded images in memory: true, false, or auto (if they fit 1/4 of RAM)
     out: str = "runs/train"
     mosaic: float = 0.0                 # probability a training image becomes a 4-image mosaic
     mixup: float = 0.0                  # probability a training image is blended with another
+    time_budget: float | None = None    # minutes of training (fit, incl. validation); the schedule fits it
+    distribute: str = "auto"            # auto (all GPUs if >1), none, mirrored, multiworker (TF_CONFIG)
+    backup_every: int = 0               # steps between mid-epoch checkpoints (last.keras), 0 = epoch ends only
+    mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on a CPU with BF16
+    jit_compile: bool | None = None     # XLA train step; none = Keras' auto: on with a GPU, off on CPU (slower there)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -78,6 +86,8 @@ class TrainConfig:
         for name, value in values.items():
             if isinstance(value, str) and value.strip().lower() in _NONE_WORDS and "None" in str(fields[name].type):
                 values[name] = None
+        if isinstance(values.get("time_budget"), str):
+            values["time_budget"] = parse_duration(values["time_budget"])
         if "lr_decay_at" in values:
             values["lr_decay_at"] = tuple(values["lr_decay_at"] or ())
         return cls(backbone_options=options, **values)
@@ -129,6 +139,17 @@ class TrainConfig:
         _at_least("freeze_epochs", self.freeze_epochs, 0)
         _at_least("eval_every", self.eval_every, 0)
         _at_least("precise_bn", self.precise_bn, 0)
+        _at_least("backup_every", self.backup_every, 0)
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise ValueError(f"time_budget must be a duration > 0 (minutes, or e.g. 90s, 10m, 1h30m), "
+                             f"got {self.time_budget}")
+        if isinstance(self.cache, str) and self.cache != "auto":
+            raise ValueError(f"cache must be true, false or auto, got {self.cache!r}")
+        if self.distribute not in DISTRIBUTE:
+            raise ValueError(f"unknown distribute {self.distribute!r}; choose from {DISTRIBUTE}")
+        if self.distribute == "multiworker" and not os.environ.get("TF_CONFIG"):
+            raise ValueError("distribute multiworker needs the TF_CONFIG environment variable "
+                             "(cluster and this task; see README, GPU and several machines)")
         for name in ("lr", "head_width"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)}")
@@ -161,6 +182,20 @@ class TrainConfig:
         if self.format is not None and self.format not in FORMATS:
             raise ValueError(f"unknown annotation format {self.format!r}; expected one of "
                              f"{', '.join(FORMATS)} (or none: detected)")
+
+
+def parse_duration(text: str) -> float:
+    """Minutes in ``"10"`` (minutes), ``"90s"``, ``"10m"``, ``"1.5h"`` or ``"1h30m"``; ``ValueError`` otherwise."""
+    text = text.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.fullmatch(text)
+    if not text or not match:
+        raise ValueError(f"time_budget must be minutes or a duration like 90s, 10m, 1h30m; got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 60 + minutes + seconds / 60
 
 
 def _at_least(name: str, value, low: int) -> None:

@@ -35,12 +35,28 @@ def _pictures(model, records, result, out: str, log_csv: str | None, count: int 
     return paths
 
 
+def _run_lines(summary: dict) -> list[str]:
+    """Report lines on how the run trained: replicas, precision, and the time budget if any."""
+    lines = []
+    if "replicas" in summary:
+        lines.append(f"- Devices: {summary['replicas']} replica(s), distribute {summary['distribute']}; "
+                     f"precision {summary['precision']}")
+    if summary.get("time_budget_min"):
+        where = summary["budget_stopped_at_step"]
+        lines.append(f"- Time budget {summary['time_budget_min']:g} min: "
+                     + (f"**budget-limited**, stopped at step {where} ({summary['budget_reason']})"
+                        if where is not None else "not reached (the run finished its epochs)")
+                     + f"; schedule fitted to {summary['schedule_total_steps']} steps")
+    return lines
+
+
 def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Record], *,
                  weights_note: str, train_seconds: float | None,
-                 log_csv: str | None = None) -> dict:
+                 log_csv: str | None = None, facts: dict | None = None) -> dict:
     """Evaluate ``model`` on ``records`` and write ``report.md`` and ``results.json``; returns the results.
 
-    Also measures its speed and draws pictures; everything goes into ``config.out``."""
+    Also measures its speed and draws pictures; everything goes into ``config.out``. ``facts``
+    (devices, precision, time budget: see :func:`_run_lines`) go into both files."""
     from ssdzoo.evaluation.bench import inference_seconds
     from ssdzoo.evaluation.evaluator import evaluate
 
@@ -62,6 +78,7 @@ def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Re
         "train_seconds": train_seconds,
         "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
         "machine": cpu_description(),
+        **(facts or {}),
     }
     with open(os.path.join(config.out, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -76,6 +93,7 @@ def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Re
         f"{summary['machine']}",
         f"- Model: the checkpoint at training step {summary['steps']}; fit took "
         + (f"{train_seconds / 60:.1f} min (wall clock, incl. validation)" if train_seconds else "n/a"),
+        *_run_lines(summary),
         "",
         "## Per-class AP (model with the best validation mAP)",
         "",

@@ -14,7 +14,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from ssdzoo.training.config import TrainConfig
-from ssdzoo.utils.files import atomic_path, write_text_atomic
+from ssdzoo.utils.files import write_text_atomic
 from ssdzoo.utils.keras_internals import swap_ema_weights
 
 if TYPE_CHECKING:
@@ -37,22 +37,15 @@ def _load_split(config: TrainConfig, split: str | None):
 
 
 def learning_rate(config: TrainConfig, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
-    """The learning-rate schedule of a run of ``total_steps`` steps.
+    """The learning-rate schedule of a run of ``total_steps`` steps (revisable: a time-budgeted run).
 
     Linear warm-up from 1 % of ``lr`` over ``warmup_steps`` (at most a quarter of the run), then
     steps of x0.1 at ``lr_decay_at`` or a cosine to 0.
     """
-    import keras
+    from ssdzoo.core.schedules import RunSchedule
 
-    from ssdzoo.core.schedules import WarmupStepDecay
-
-    warmup = min(config.warmup_steps, total_steps // 4)
-    if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            0.01 * config.lr if warmup else config.lr, decay_steps=max(1, total_steps - warmup),
-            warmup_target=config.lr if warmup else None, warmup_steps=warmup)
-    return WarmupStepDecay(config.lr, [int(f * total_steps) for f in config.lr_decay_at],
-                           warmup_steps=warmup)
+    return RunSchedule(config.lr, total_steps, kind=config.schedule, decay_at=config.lr_decay_at,
+                       warmup_steps=min(config.warmup_steps, total_steps // 4))
 
 
 def _optimizer(config: TrainConfig, total_steps: int):
@@ -86,36 +79,46 @@ def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
     return build(config.backbone, weights=config.weights, **kwargs), str(config.weights)
 
 
-class _SaveState:
-    """Writes ``last.keras`` and ``state.json`` (epochs done, step) after every epoch, each
-    through a temporary file (a kill during the write leaves the previous pair intact)."""
-
-    def __init__(self, out: str):
-        self.out = out
-
-    def save(self, model, epochs_done: int, extra: dict) -> None:
-        with atomic_path(os.path.join(self.out, "last.keras")) as tmp:
-            model.save(tmp)
-        state = {"epochs_done": epochs_done, "step": int(model.optimizer.iterations.numpy()), **extra}
-        write_text_atomic(os.path.join(self.out, "state.json"), json.dumps(state, indent=2))
-
-    def load(self) -> dict:
-        with open(os.path.join(self.out, "state.json")) as f:
-            return json.load(f)
-
-
 def train(config: TrainConfig, resume: bool = False) -> dict:
-    """Run a training job end to end; returns the summary written into ``report.md``."""
+    """Run a training job end to end; returns the summary written into ``report.md``.
+
+    On a worker that is not the chief it returns ``{}``: only the chief writes files."""
+    clock_start = time.monotonic()  # a time budget counts from here
     config.validate()  # before the TensorFlow import: bad input fails fast and quietly
+    import keras
+
+    from ssdzoo.training.distribute import is_chief, make_strategy, precision_policy
+
+    strategy = make_strategy(config.distribute)  # before any other TensorFlow op (multi-worker needs it)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {config.batch_size} is the global batch: it must split evenly over "
+                         f"the {strategy.num_replicas_in_sync} replicas")
+    policy, precision = precision_policy(config.mixed_precision)
+    before = keras.mixed_precision.global_policy().name
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _train(config, resume, strategy, is_chief(config.distribute), precision, clock_start)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: str, clock_start: float) -> dict:
     import keras
 
     from ssdzoo.core.loss import MultiBoxLoss
     from ssdzoo.data.tfdata import pipeline
     from ssdzoo.models.builders import load
     from ssdzoo.training import callbacks as ssd_callbacks
+    from ssdzoo.training.budget import TimeBudget
+    from ssdzoo.training.checkpoints import Checkpoints, SaveCheckpoints
+    from ssdzoo.training.distribute import agree_max
+    from ssdzoo.training.memory import resolve_cache
     from ssdzoo.training.signals import StopOnSignal, signal_name
+    from ssdzoo.utils.keras_internals import fit_under_multi_worker, learning_rate_schedule
 
-    os.makedirs(config.out, exist_ok=True)
+    if chief:
+        os.makedirs(config.out, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     train_ds = _load_split(config, config.train_split)
     val_ds = _load_split(config, config.val_split)
@@ -123,32 +126,43 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     if len(train_ds) == 0:
         raise ValueError(f"no training records in {config.data!r} split {config.train_split!r}")
 
-    saver = _SaveState(config.out)
-    if resume:
-        if not os.path.isfile(os.path.join(config.out, "last.keras")):
-            raise FileNotFoundError(f"nothing to resume in {config.out!r} (no last.keras)")
-        state = saver.load()
-        model = load(os.path.join(config.out, "last.keras"))
-        weights_note, initial_epoch = state["weights"], state["epochs_done"]
-        print(f"resuming from {config.out}/last.keras: {initial_epoch} epochs done, step {state['step']}")
-        earlier_seconds = state.get("train_seconds")  # None for runs saved before it was recorded
-        if state.get("ema_in_model"):  # saved at an epoch's end: the averages in the model
-            swap_ema_weights(model.optimizer)
-    else:
-        model, weights_note = build_model(config, train_ds.class_names)
-        initial_epoch, earlier_seconds = 0, 0.0
+    checkpoints = Checkpoints(config.out, write=chief)
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
-    if not resume:
-        model.compile(optimizer=_optimizer(config, steps * config.epochs),
-                      loss=MultiBoxLoss(conf_loss=config.loss))
-    write_text_atomic(os.path.join(config.out, "config.json"),
-                      json.dumps(dataclasses.asdict(config), indent=2))
+    state = {}
+    with strategy.scope():
+        if resume:
+            if not checkpoints.exists():
+                raise FileNotFoundError(f"nothing to resume in {config.out!r} (no last.keras)")
+            model, state, path = checkpoints.load_latest(load)
+            epoch_step = state.get("epoch_step", state["step"])  # older runs: redo the unfinished epoch
+            weights_note = state["weights"]
+            print(f"resuming from {path}: {state['epochs_done']} epochs done, step {state['step']}")
+            if state.get("ema_in_model"):  # saved at an epoch's end: the averages in the model
+                swap_ema_weights(model.optimizer)
+            if config.jit_compile is not None:
+                model.jit_compile = config.jit_compile
+        else:
+            model, weights_note = build_model(config, train_ds.class_names)
+            model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss(conf_loss=config.loss),
+                          jit_compile="auto" if config.jit_compile is None else config.jit_compile)
+    if config.distribute == "multiworker":
+        fit_under_multi_worker(model)
+    initial_epoch, earlier_seconds = state.get("epochs_done", 0), state.get("train_seconds", 0.0)
+    in_epoch = state["step"] - epoch_step if resume else 0  # steps of the unfinished epoch already done
+    if chief:
+        write_text_atomic(os.path.join(config.out, "config.json"), json.dumps(dataclasses.asdict(config), indent=2))
 
     validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
+    cache, cache_note = resolve_cache(config.cache, [*train_ds, *(val_ds if validate else [])])
+    print(cache_note)
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
-                          seed=config.seed, cache=config.cache, repeat=True,
+                          seed=config.seed, cache=cache, repeat=True,
                           mosaic=config.mosaic, mixup=config.mixup)
-    data_val = pipeline(val_ds, model, batch_size=config.batch_size, cache=config.cache) if validate else None
+    replicas, val_batch = strategy.num_replicas_in_sync, config.batch_size
+    if validate and replicas > 1:  # every batch must split over the replicas: the last images are dropped
+        val_batch = min(config.batch_size, len(val_ds) // replicas * replicas)
+    data_val = pipeline(val_ds, model, batch_size=val_batch, cache=cache,
+                        drop_remainder=replicas > 1) if validate and val_batch else None
 
     ema = getattr(model.optimizer, "use_ema", False)
 
@@ -156,13 +170,6 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         """Augmented training batches for re-estimating BatchNorm statistics (own seed, no cache)."""
         return pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
                         seed=config.seed + 1, cache=False, repeat=True)
-
-    class Checkpoint(keras.callbacks.Callback):
-        epochs_done = initial_epoch  # of this run, not of a stale state.json left in config.out
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epochs_done = epoch + 1
-            saver.save(self.model, self.epochs_done, extra())
 
     class EMAInModel(keras.callbacks.Callback):
         """Right after SwapEMAWeights: whether the model holds the averages now."""
@@ -181,7 +188,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     ema_in_model = EMAInModel()
     cbs = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), ema_in_model] if ema else []
     evaluator = None
-    if validate:
+    if validate and chief:  # evaluation runs once, on the chief
         calibration = calibration_data() if config.precise_bn else None
         evaluator = ssd_callbacks.EvaluateMAP(val_ds, every_n_epochs=config.eval_every,
                                               filepath=os.path.join(config.out, "best.keras"),
@@ -190,37 +197,47 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             evaluator.best, evaluator.best_step = state.get("best_map", -1.0), state.get("best_step")
         cbs.append(evaluator)
 
-    def extra() -> dict:
+    def run_state() -> dict:
         best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
         seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
         return {"weights": weights_note, "train_seconds": seconds, "ema_in_model": ema and ema_in_model.now,
                 **best}
 
-    checkpoint = Checkpoint()
+    checkpoint = SaveCheckpoints(checkpoints, run_state, initial_epoch, state["step"] - in_epoch if resume else 0,
+                                 every=config.backup_every)
+    budget = None
+    if config.time_budget:
+        budget = TimeBudget(config.time_budget * 60, clock_start, learning_rate_schedule(model.optimizer),
+                            spent=earlier_seconds or 0.0, agree=agree_max(strategy))
+        cbs.append(budget)
     stopper = StopOnSignal()
     if config.freeze_epochs:
         cbs.append(ssd_callbacks.StagedUnfreeze(config.freeze_epochs, from_layer=config.unfreeze_from))
-    cbs += [
-        keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
-        keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False),
-        checkpoint,
-        stopper,  # last: an epoch's checkpoint is written before a signal stops the run
-    ]
+    if chief:
+        cbs += [keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
+                keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False)]
+    cbs += [checkpoint, stopper]  # last: an epoch's checkpoint is written before a signal stops the run
+    # A resumed run first trains the rest of its unfinished epoch, then whole epochs.
+    phases = ([(initial_epoch + 1, steps - in_epoch)] if 0 < in_epoch < steps else []) + [(config.epochs, steps)]
     started = time.time()
     with stopper.installed():
         try:
-            model.fit(data_train, epochs=config.epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps, validation_data=data_val, callbacks=cbs,
-                      shuffle=False, verbose=1)
-            stopper.check()  # a signal during the last epoch's evaluation
+            for epochs, phase_steps in phases:
+                if checkpoint.epochs_done >= epochs or (budget and budget.stopped_step is not None):
+                    continue
+                model.fit(data_train, epochs=epochs, initial_epoch=checkpoint.epochs_done,
+                          steps_per_epoch=phase_steps, validation_data=data_val, callbacks=cbs,
+                          shuffle=False, verbose=1 if chief else 2)
+                stopper.check()  # a signal during the last epoch's evaluation
         except KeyboardInterrupt as err:
-            saver.save(model, checkpoint.epochs_done, extra())
-            why = signal_name(err)
-            print(f"\ninterrupted{why}: checkpoint saved to {config.out}/last.keras (step "
+            checkpoint.save()
+            print(f"\ninterrupted{signal_name(err)}: checkpoint saved to {config.out}/last.keras (step "
                   f"{int(model.optimizer.iterations.numpy())}, {checkpoint.epochs_done} epochs "
                   f"done)", flush=True)
             raise
-    train_seconds = extra()["train_seconds"]
+    if not chief:
+        return {}
+    train_seconds = run_state()["train_seconds"]
 
     from ssdzoo.training.report import write_report
 
@@ -229,7 +246,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         from ssdzoo.training.batchnorm import recalibrate_batchnorm
 
         if recalibrate_batchnorm(model, iter(calibration_data()), config.precise_bn):
-            saver.save(model, checkpoint.epochs_done, extra())
+            checkpoint.save()
     final = load(best) if os.path.isfile(best) else model
-    return write_report(final, config, test_ds or val_ds, weights_note=weights_note,
-                        train_seconds=train_seconds, log_csv=os.path.join(config.out, "log.csv"))
+    facts = {"replicas": strategy.num_replicas_in_sync, "distribute": config.distribute, "precision": precision,
+             **(budget.summary() if budget else {})}
+    return write_report(final, config, test_ds or val_ds, weights_note=weights_note, train_seconds=train_seconds,
+                        log_csv=os.path.join(config.out, "log.csv"), facts=facts)

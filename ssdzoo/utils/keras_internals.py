@@ -127,3 +127,51 @@ def swap_ema_weights(optimizer: keras.optimizers.Optimizer) -> None:
         raw = keras.ops.convert_to_numpy(var)
         var.assign(average)
         average.assign(raw)
+
+
+def learning_rate_schedule(
+        optimizer: keras.optimizers.Optimizer) -> keras.optimizers.schedules.LearningRateSchedule | None:
+    """The schedule object an optimizer was given (None for a constant rate).
+
+    Looks inside a ``LossScaleOptimizer``; Keras exposes only the current rate
+    (``optimizer.learning_rate``)."""
+    import keras
+
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = optimizer._learning_rate
+    return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
+
+
+def fit_under_multi_worker(model: keras.Model) -> None:
+    """Let ``model.fit`` run under ``MultiWorkerMirroredStrategy`` (Keras 3.15, TensorFlow 2.21).
+
+    Two Keras bugs stop any model there (keras-team/keras#20585): ``fit`` builds the model from
+    ``strategy.reduce("MEAN", first batch)`` run eagerly ("Attempt to convert a value
+    (PerReplica…)"), and it averages each step's logs over the workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars ("Invalid reduction
+    dimension 0"). This instance builds from this worker's first batch instead, and its
+    ``train_step`` / ``test_step`` return each log as a 1-element vector, which that reduce turns
+    back into the scalar mean over the replicas."""
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    original_build = type(model)._maybe_symbolic_build
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None:
+            for _, _, it in iterator:  # what Keras does, without the reduce
+                data_batch = tf.nest.map_structure(local, next(it))
+                break
+        return original_build(model, data_batch=data_batch)
+
+    def as_vectors(step: Callable) -> Callable:
+        return lambda data: {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    model.train_step = as_vectors(model.train_step)
+    model.test_step = as_vectors(model.test_step)
