@@ -30,10 +30,10 @@ def batchnorm_layers(model: keras.Layer) -> list[keras.layers.BatchNormalization
 
 
 def recalibrate_batchnorm(model: keras.Model, batches: Iterator, num_batches: int) -> int:
-    """Set every trainable BatchNormalization's moving mean and variance to the average of its
-    batch statistics over ``num_batches`` batches from ``batches``; returns the batches used.
+    """Re-estimate BatchNorm moving statistics from ``num_batches`` batches; returns the batches used.
 
-    ``batches`` yields images (``(B, H, W, 3)``, what the model takes) or ``(images, targets)``
+    Every trainable BatchNormalization's moving mean and variance become the average of its
+    batch statistics over those batches. ``batches`` yields images (``(B, H, W, 3)``, what the model takes) or ``(images, targets)``
     tuples, e.g. an iterator over the augmented training pipeline. The weights do not change;
     a model without (trainable) BatchNorm is left as it is and 0 is returned."""
     layers = batchnorm_layers(model)
