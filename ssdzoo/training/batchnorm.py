@@ -34,8 +34,8 @@ def recalibrate_batchnorm(model: keras.Model, batches: Iterator, num_batches: in
 
     Every trainable BatchNormalization's moving mean and variance become the average of its
     batch statistics over those batches. ``batches`` yields images (``(B, H, W, 3)``, what the
-    model takes) or ``(images, targets)`` tuples, e.g. an iterator over the augmented training pipeline. The weights do not change;
-    a model without (trainable) BatchNorm is left as it is and 0 is returned."""
+    model takes) or ``(images, targets)`` tuples, e.g. an iterator over the augmented training
+    pipeline. The weights do not change; a model without (trainable) BatchNorm is left as it is and 0 is returned."""
     layers = batchnorm_layers(model)
     if not layers or num_batches < 1:
         return 0
