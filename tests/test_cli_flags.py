@@ -152,3 +152,20 @@ def test_the_demo_config_trains_every_backbone_from_the_cli(backbone, tiny_voc, 
                  "--weights", "none", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
                  "--eval-every", "0", "--out", str(tmp_path / "run")])
     assert code == 0, capsys.readouterr().err
+
+
+def test_optional_number_flags_take_none_over_a_config_file():
+    """`--prior-probability none` undoes the demo config's 0.01 (the previous recipe from the CLI)."""
+    import argparse
+
+    from ssdzoo.cli.train import _add_flags, config_from_args
+
+    parser = argparse.ArgumentParser()
+    _add_flags(parser)
+    demo = str(Path(__file__).parents[1] / "examples" / "bccd_demo.toml")
+    args = parser.parse_args(["--config", demo, "--prior-probability", "none",
+                              "--steps-per-epoch", "NONE", "--warmup-steps", "300"])
+    config = config_from_args(args)
+    assert (config.prior_probability, config.steps_per_epoch, config.warmup_steps) == (None, None, 300)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--prior-probability", "abc"])

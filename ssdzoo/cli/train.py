@@ -39,6 +39,16 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _or_none(parse: type) -> typing.Callable[[str], object]:
+    """``parse`` that also takes ``none`` (kept as the word: ``TrainConfig.from_dict`` makes it None)."""
+
+    def parse_or_none(text: str) -> object:
+        return "none" if text.strip().lower() in ("none", "null") else parse(text)
+
+    parse_or_none.__name__ = parse.__name__  # argparse names the type in its error message
+    return parse_or_none
+
+
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -71,6 +81,8 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=float, nargs="*", default=None, help=f"default {field.default}")
         else:
             base = next((t for t in (int, float, str) if t == kind or t in typing.get_args(kind)), str)
+            if base is not str and type(None) in typing.get_args(kind):  # e.g. --prior-probability none
+                base = _or_none(base)
             p.add_argument(flag, type=base, default=None, help=f"default {field.default}")
     p.add_argument("--alpha", type=float, default=None,
                    help="MobileNet width multiplier (same as --backbone-option alpha=X)")
