@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -82,10 +83,14 @@ class EvaluateMAP(keras.callbacks.Callback):
         return value
 
     def on_train_batch_end(self, batch, logs=None):
+        if logs is not None and not math.isfinite(float(logs.get("loss", 0.0))):
+            return
         if self.every_n_steps and self._step() % self.every_n_steps == 0:
             self._evaluate()
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and not math.isfinite(float(logs.get("loss", 0.0))):
+            return  # diverged weights: nothing to evaluate or save
         # also when the run stops early (a time budget): its last weights are a candidate for best
         if not self.every_n_steps and ((epoch + 1) % self.every_n_epochs == 0 or self.model.stop_training):
             self._evaluate()

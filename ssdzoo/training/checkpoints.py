@@ -6,6 +6,7 @@ the newest model file that loads, with the state of the same step, and says when
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -94,7 +95,10 @@ class SaveCheckpoints(keras.callbacks.Callback):
     ``checkpoints`` writes; ``state()`` gives the run's own entries of ``state.json``.
 
     Besides them the state records ``epochs_done`` and ``epoch_step`` (the step at which the
-    unfinished epoch began), so that a resumed run trains exactly that epoch's remaining steps."""
+    unfinished epoch began), so that a resumed run trains exactly that epoch's remaining steps.
+
+    A loss that is not finite stops the run at that step (``non_finite_step``) and nothing is
+    saved from then on: the last checkpoint stays the last good one."""
 
     def __init__(self, checkpoints: Checkpoints, state: Callable[[], dict], epochs_done: int = 0,
                  epoch_step: int = 0, every: int = 0):
@@ -105,17 +109,24 @@ class SaveCheckpoints(keras.callbacks.Callback):
         self.epoch_step = epoch_step
         self.every = every
         self._saved_step = None
+        self.non_finite_step: int | None = None
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
 
     def save(self) -> None:
-        """Save the model now (also used on an interrupt)."""
+        """Save the model now (also used on an interrupt); nothing once the loss was not finite."""
+        if self.non_finite_step is not None:
+            return
         self.checkpoints.save(self.model, {"epochs_done": self.epochs_done, "epoch_step": self.epoch_step,
                                            **self.state()})
         self._saved_step = self._step()
 
     def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.non_finite_step is None:
+            self.non_finite_step = self._step()
+            self.model.stop_training = True
         last_of_epoch = batch + 1 >= ((self.params or {}).get("steps") or 0)  # on_epoch_end saves it
         if self.every and self._step() % self.every == 0 and not last_of_epoch:
             self.save()

@@ -235,6 +235,11 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
                   f"{int(model.optimizer.iterations.numpy())}, {checkpoint.epochs_done} epochs "
                   f"done)", flush=True)
             raise
+    if checkpoint.non_finite_step is not None:
+        raise ValueError(
+            f"the training loss became NaN or infinite at step {checkpoint.non_finite_step}; nothing was saved "
+            f"from that step on (last good checkpoint: {config.out}/last.keras, if an epoch had finished). "
+            "Try a lower --lr, --clipnorm 10, or check the data with `ssdzoo check-data`")
     if not chief:
         return {}
     train_seconds = run_state()["train_seconds"]
