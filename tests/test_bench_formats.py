@@ -65,6 +65,7 @@ def test_tflite_batch_of_8_loops_the_batch_1_interpreter(keras_file, tiny_voc, t
     assert "| tflite | fp32 |" in table.markdown()
 
 
+@pytest.mark.slow  # optional extra; ~100 s here: the peers' speed is a benchmark figure, not a unit
 def test_torchvision_peers_are_timed_with_their_postprocess(tiny_voc):
     pytest.importorskip("torchvision")
     from ssdzoo.deploy.benchmark import peers_table

@@ -121,6 +121,7 @@ def test_arch_config_is_the_one_description_of_the_model():
         "variances": [0.1, 0.2], "clip_log_size": math.log(1000 / 16)}
 
 
+@pytest.mark.slow  # ~60 s; the lite head's build, config and export are in the default suite
 def test_twenty_lite_steps_on_bccd_lower_the_loss():
     with pytest.warns(ssdzoo.data.DataWarning):  # BCCD keeps a zero-area box on purpose
         train = ssdzoo.data.load(ROOT / "data" / "BCCD", format="voc", split="train")

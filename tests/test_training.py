@@ -73,6 +73,7 @@ print("RESULT " + json.dumps({
 """
 
 
+@pytest.mark.slow  # tests/test_scale.py runs mirrored through `ssdzoo train` in the default suite
 def test_mirrored_strategy_on_two_logical_cpus_fits_and_drops_the_partial_batch():
     proc = subprocess.run([sys.executable, "-c", DISTRIBUTED, str(ROOT / "data" / "BCCD")],
                           capture_output=True, text=True, timeout=300,
@@ -98,6 +99,7 @@ def test_l2_normalization_is_exact_under_mixed_float16():
     np.testing.assert_allclose(mixed[0, 0, 0], 20.0 / 8.0, rtol=2e-3)  # 20 / sqrt(64)
 
 
+@pytest.mark.slow  # ~40 s; tests/test_scale.py checks the mixed policies' float32 outputs and loss
 def test_mixed_float16_model_matches_float32_and_trains(bccd_train):
     keras.utils.set_random_seed(1)
     reference = small_model()
