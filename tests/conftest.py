@@ -20,6 +20,20 @@ def bccd() -> Path:
 
 
 @pytest.fixture
+def bccd_three(tmp_path) -> Path:
+    """Three BCCD images (00338 has a zero-area box) in their own VOC folder, split trainval."""
+    ids = ["BloodImage_00000", "BloodImage_00001", "BloodImage_00338"]
+    src = tmp_path / "three"
+    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
+        (src / folder).mkdir(parents=True)
+        for i in ids:
+            shutil.copy(BCCD / folder / f"{i}{suffix}", src / folder)
+    (src / "ImageSets" / "Main").mkdir(parents=True)
+    (src / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(ids) + "\n")
+    return src
+
+
+@pytest.fixture
 def make_image():
     """``make_image(path, width, height)`` writes a noise image (JPEG or PNG by suffix)."""
 

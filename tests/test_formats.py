@@ -3,7 +3,6 @@ and the round trip through every writable format, on fixtures written here and o
 
 import argparse
 import json
-import shutil
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -37,27 +36,14 @@ from ssdzoo.data.gallery import thumbnail
 # --------------------------------------------------------------------------- round trip
 
 
-def _bccd_voc(tmp_path: Path, bccd: Path) -> Path:
-    """Three BCCD images (one with a zero-area box) in their own VOC folder, split trainval."""
-    ids = ["BloodImage_00000", "BloodImage_00001", "BloodImage_00338"]
-    src = tmp_path / "src"
-    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
-        (src / folder).mkdir(parents=True)
-        for i in ids:
-            shutil.copy(bccd / folder / f"{i}{suffix}", src / folder)
-    (src / "ImageSets" / "Main").mkdir(parents=True)
-    (src / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(ids) + "\n")
-    return src
-
-
 def _named_boxes(ds: Dataset) -> list[list[tuple[str, list[float]]]]:
     """Per image, its boxes with class names, in a fixed order (classes may be renumbered)."""
     return [sorted((ds.class_names[label], box) for box, label in
                    zip(r.boxes.tolist(), r.labels.tolist())) for r in ds]
 
 
-def test_round_trip_voc_cvat_labelstudio_yolo_coco_voc(tmp_path, bccd):
-    src = _bccd_voc(tmp_path, bccd)
+def test_round_trip_voc_cvat_labelstudio_yolo_coco_voc(tmp_path, bccd_three):
+    src = bccd_three
     with pytest.warns(DataWarning, match="dropped 1 box "):  # the zero-area box of 00338
         original = convert(src, "voc", tmp_path / "cvat", "cvat", split="trainval")
     chain = [("cvat", "labelstudio"), ("labelstudio", "yolo"), ("yolo", "coco"), ("coco", "voc")]

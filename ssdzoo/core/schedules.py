@@ -25,12 +25,8 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        decays = sum(ops.cast(step >= b, "float32") for b in self.boundaries)
-        rate = self.lr * ops.power(self.factor, decays)
-        if self.warmup_steps:
-            frac = ops.minimum(step / self.warmup_steps, 1.0)
-            rate = rate * (self.warmup_start + (1.0 - self.warmup_start) * frac)
-        return rate
+        rate = _step_decay(self.lr, self.factor, step, self.boundaries)
+        return _warmed_up(rate, step, self.warmup_steps, self.warmup_start)
 
     def get_config(self):
         return {"lr": self.lr, "boundaries": self.boundaries, "factor": self.factor,
@@ -78,13 +74,23 @@ class RunSchedule(keras.optimizers.schedules.LearningRateSchedule):
             done = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
             rate = self.lr * 0.5 * (1.0 + ops.cos(math.pi * done))
         else:
-            decays = sum(ops.cast(step >= ops.floor(f * total), "float32") for f in self.decay_at)
-            rate = self.lr * ops.power(self.factor, decays)
-        if self.warmup_steps:
-            frac = ops.minimum(step / self.warmup_steps, 1.0)
-            rate = rate * (self.warmup_start + (1.0 - self.warmup_start) * frac)
-        return rate
+            rate = _step_decay(self.lr, self.factor, step, [ops.floor(f * total) for f in self.decay_at])
+        return _warmed_up(rate, step, self.warmup_steps, self.warmup_start)
 
     def get_config(self):
         return {"lr": self.lr, "total_steps": self.total_steps, "kind": self.kind, "decay_at": list(self.decay_at),
                 "factor": self.factor, "warmup_steps": self.warmup_steps, "warmup_start": self.warmup_start}
+
+
+def _step_decay(lr: float, factor: float, step, boundaries):
+    """``lr`` times ``factor`` for every boundary (a step number) that ``step`` has reached."""
+    decays = sum(ops.cast(step >= b, "float32") for b in boundaries)
+    return lr * ops.power(factor, decays)
+
+
+def _warmed_up(rate, step, warmup_steps: int, warmup_start: float):
+    """``rate`` scaled by the linear warm-up from ``warmup_start`` to 1 over ``warmup_steps``."""
+    if not warmup_steps:
+        return rate
+    frac = ops.minimum(step / warmup_steps, 1.0)
+    return rate * (warmup_start + (1.0 - warmup_start) * frac)
