@@ -5,16 +5,29 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ssdzoo.core.box_coder import CLIP_LOG_SIZE, EPS, VARIANCES, box_area
+
 #: ``conf_loss`` values: hard-negative mining (SSD) or focal loss over all anchors (RetinaNet).
 CONF_LOSSES = ("mining", "focal")
+#: ``box_loss`` values: smooth L1 on the encoded offsets (SSD) or 1 - GIoU of the decoded boxes.
+BOX_LOSSES = ("smooth_l1", "giou")
+#: Weight of the GIoU term against the classification loss (the ATSS / GFL detectors' 2.0): 1 - GIoU
+#: is at most 2 per box, about a quarter of the smooth-L1 sum over four offsets at the start.
+GIOU_WEIGHT = 2.0
 
 
 @keras.saving.register_keras_serializable("ssdzoo")
 class MultiBoxLoss(keras.losses.Loss):
     """The SSD MultiBox loss: box loss + classification loss, divided by the number of positives.
 
-    Smooth-L1 box loss on positive anchors + a classification loss, summed over the batch and
+    A box loss on positive anchors + a classification loss, summed over the batch and
     divided by the number of positives (0 when there are none).
+
+    ``box_loss="smooth_l1"`` (the SSD paper's): smooth L1 on the four encoded offsets.
+    ``box_loss="giou"``: ``GIOU_WEIGHT · (1 - GIoU)`` of the predicted and target boxes, both
+    decoded from the offsets (``variances`` as in the model's box coder). IoU and GIoU do not
+    change under a per-axis scale and shift, so the boxes are decoded against a unit anchor and
+    the loss needs no anchors.
 
     ``conf_loss="mining"`` (the SSD paper's): softmax cross-entropy on positives and the
     hardest negatives (``neg_pos_ratio`` per positive, per image). ``conf_loss="focal"``
@@ -27,11 +40,15 @@ class MultiBoxLoss(keras.losses.Loss):
     """
 
     def __init__(self, neg_pos_ratio: float = 3.0, alpha: float = 1.0, conf_loss: str = "mining",
-                 focal_gamma: float = 2.0, focal_alpha: float = 0.25,
-                 name: str = "multibox_loss", **kwargs):
+                 focal_gamma: float = 2.0, focal_alpha: float = 0.25, box_loss: str = "smooth_l1",
+                 variances: tuple[float, float] = VARIANCES, name: str = "multibox_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         if conf_loss not in CONF_LOSSES:
             raise ValueError(f"conf_loss must be one of {', '.join(CONF_LOSSES)}, got {conf_loss!r}")
+        if box_loss not in BOX_LOSSES:
+            raise ValueError(f"box_loss must be one of {', '.join(BOX_LOSSES)}, got {box_loss!r}")
+        self.box_loss = box_loss
+        self.variances = (float(variances[0]), float(variances[1]))
         self.neg_pos_ratio = neg_pos_ratio
         self.alpha = alpha
         self.conf_loss = conf_loss
@@ -46,9 +63,12 @@ class MultiBoxLoss(keras.losses.Loss):
         pos_f = ops.cast(positive, "float32")
         num_pos = ops.sum(pos_f, axis=1)                                   # (B,)
 
-        diff = ops.abs(y_pred[..., :4] - y_true[..., :4])
-        smooth_l1 = ops.sum(ops.where(diff < 1.0, 0.5 * diff * diff, diff - 0.5), axis=-1)
-        loc_loss = ops.sum(smooth_l1 * pos_f)
+        if self.box_loss == "giou":
+            per_anchor = GIOU_WEIGHT * (1.0 - offsets_giou(y_pred[..., :4], y_true[..., :4], self.variances))
+        else:
+            diff = ops.abs(y_pred[..., :4] - y_true[..., :4])
+            per_anchor = ops.sum(ops.where(diff < 1.0, 0.5 * diff * diff, diff - 0.5), axis=-1)
+        loc_loss = ops.sum(per_anchor * pos_f)
 
         ce = keras.losses.sparse_categorical_crossentropy(classes, y_pred[..., 4:], from_logits=True)
         if self.conf_loss == "focal":
@@ -79,4 +99,22 @@ class MultiBoxLoss(keras.losses.Loss):
         """The constructor arguments."""
         return {**super().get_config(), "neg_pos_ratio": self.neg_pos_ratio, "alpha": self.alpha,
                 "conf_loss": self.conf_loss, "focal_gamma": self.focal_gamma,
-                "focal_alpha": self.focal_alpha}
+                "focal_alpha": self.focal_alpha, "box_loss": self.box_loss, "variances": self.variances}
+
+
+def _unit_anchor_boxes(offsets, variances: tuple[float, float]):
+    """Offsets ``(..., 4)`` decoded against the anchor centred at 0 with size 1 → x1y1x2y2 ``(..., 4)``."""
+    centre = offsets[..., :2] * variances[0]
+    size = ops.exp(ops.minimum(offsets[..., 2:] * variances[1], CLIP_LOG_SIZE))
+    return ops.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+
+
+def offsets_giou(pred, target, variances: tuple[float, float] = VARIANCES):
+    """Generalised IoU (Rezatofighi et al. 2019), in [-1, 1], of the boxes two offset tensors
+    ``(..., 4)`` encode against the same anchors (centre-size encoding) → ``(...)``."""
+    a, b = _unit_anchor_boxes(pred, variances), _unit_anchor_boxes(target, variances)
+    lo, hi = ops.maximum(a[..., :2], b[..., :2]), ops.minimum(a[..., 2:], b[..., 2:])
+    inter = ops.prod(ops.maximum(hi - lo, 0.0), axis=-1)
+    union = box_area(a) + box_area(b) - inter
+    hull = ops.prod(ops.maximum(a[..., 2:], b[..., 2:]) - ops.minimum(a[..., :2], b[..., :2]), axis=-1)
+    return inter / ops.maximum(union, EPS) - (hull - union) / ops.maximum(hull, EPS)

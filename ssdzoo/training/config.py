@@ -12,6 +12,7 @@ import warnings
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine")
 LOSSES = ("mining", "focal")
+BOX_LOSSES = ("smooth_l1", "giou")
 DISTRIBUTE = ("auto", "none", "mirrored", "multiworker")
 _DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?")
 #: Fields that take ``None`` from the command line or TOML as ``"none"`` (or an empty string).
@@ -49,6 +50,7 @@ class TrainConfig:
     schedule: str = "step"              # step (lr_decay_at) or cosine (to 0 at the end), both after warm-up
     lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each (schedule step)
     loss: str = "mining"                # mining (hard negatives 3:1) or focal (all anchors)
+    box_loss: str = "smooth_l1"         # smooth_l1 on the offsets (SSD) or giou on the decoded boxes
     ema: bool = False                   # weight EMA: evaluated, saved and reported weights are the averages
     ema_momentum: float = 0.99
     precise_bn: int = 10                # batches that re-estimate BatchNorm statistics before evaluating (0 = off)
@@ -165,7 +167,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         from ssdzoo.models.heads.base import HEAD_NORMS
 
-        for name, allowed in (("schedule", SCHEDULES), ("loss", LOSSES), ("head_norm", ("auto", *HEAD_NORMS))):
+        for name, allowed in (("schedule", SCHEDULES), ("loss", LOSSES), ("box_loss", BOX_LOSSES),
+                              ("head_norm", ("auto", *HEAD_NORMS))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {allowed}")
         if self.prior_probability is not None and not 0 < self.prior_probability < 1:

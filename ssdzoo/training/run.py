@@ -143,7 +143,8 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
                 model.jit_compile = config.jit_compile
         else:
             model, weights_note = build_model(config, train_ds.class_names)
-            model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=MultiBoxLoss(conf_loss=config.loss),
+            loss = MultiBoxLoss(conf_loss=config.loss, box_loss=config.box_loss, variances=model.box_coder.variances)
+            model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=loss,
                           jit_compile="auto" if config.jit_compile is None else config.jit_compile)
     if config.distribute == "multiworker":
         fit_under_multi_worker(model)
