@@ -63,7 +63,8 @@ def train(variant: str, data: str, seed: int, runs: str) -> None:
             "--data", data, "--seed", str(seed), "--out", out, *VARIANTS[variant]]
     print(f"{time.strftime('%H:%M:%S')} {variant} on {data}, seed {seed} -> {out}", flush=True)
     with open(os.path.join(out, "train.log"), "w") as log:
-        code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     if code:
         print(f"  exit {code}; see {out}/train.log", flush=True)
 

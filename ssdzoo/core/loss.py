@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from ssdzoo.core.box_coder import CLIP_LOG_SIZE, EPS, VARIANCES, box_area
+from ssdzoo.utils.typing import TensorLike
 
 #: ``conf_loss`` values: hard-negative mining (SSD) or focal loss over all anchors (RetinaNet).
 CONF_LOSSES = ("mining", "focal")
@@ -102,16 +103,19 @@ class MultiBoxLoss(keras.losses.Loss):
                 "focal_alpha": self.focal_alpha, "box_loss": self.box_loss, "variances": self.variances}
 
 
-def _unit_anchor_boxes(offsets, variances: tuple[float, float]):
+def _unit_anchor_boxes(offsets: TensorLike, variances: tuple[float, float]) -> TensorLike:
     """Offsets ``(..., 4)`` decoded against the anchor centred at 0 with size 1 → x1y1x2y2 ``(..., 4)``."""
     centre = offsets[..., :2] * variances[0]
     size = ops.exp(ops.minimum(offsets[..., 2:] * variances[1], CLIP_LOG_SIZE))
     return ops.concatenate([centre - size / 2, centre + size / 2], axis=-1)
 
 
-def offsets_giou(pred, target, variances: tuple[float, float] = VARIANCES):
-    """Generalised IoU (Rezatofighi et al. 2019), in [-1, 1], of the boxes two offset tensors
-    ``(..., 4)`` encode against the same anchors (centre-size encoding) → ``(...)``."""
+def offsets_giou(pred: TensorLike, target: TensorLike, variances: tuple[float, float] = VARIANCES) -> TensorLike:
+    """Generalised IoU in [-1, 1] of the boxes two centre-size offset tensors ``(..., 4)`` encode → ``(...)``.
+
+    Rezatofighi et al. 2019. Both tensors are encoded against the same anchors, and GIoU does not
+    change under a per-axis scale and shift, so each pair is decoded against one unit anchor.
+    """
     a, b = _unit_anchor_boxes(pred, variances), _unit_anchor_boxes(target, variances)
     lo, hi = ops.maximum(a[..., :2], b[..., :2]), ops.minimum(a[..., 2:], b[..., 2:])
     inter = ops.prod(ops.maximum(hi - lo, 0.0), axis=-1)
