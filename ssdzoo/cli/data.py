@@ -44,12 +44,7 @@ def convert_data(args: argparse.Namespace) -> int:
 
 def _anchor_config(path: str | None, input_size: int) -> AnchorConfig:
     """The anchors to compare against: a JSON ``AnchorConfig`` file, else the SSD paper's."""
-    if not path:
-        return DEFAULT_ANCHORS[input_size]
-    try:
-        return AnchorConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
-        raise ValueError(f"{path}: not an AnchorConfig JSON file ({error})") from None
+    return AnchorConfig.from_file(path) if path else DEFAULT_ANCHORS[input_size]
 
 
 def anchors(args: argparse.Namespace) -> int:
