@@ -2,7 +2,8 @@
 Playwright): it renders, box overlays sit at the right pixels, filters change what is shown, paging
 works, the console stays clean, and BCCD's two zero-area boxes appear under their finding.
 
-``SSDZOO_SCREENSHOT=docs/images/gallery.png`` also saves the README's screenshot there."""
+``SSDZOO_SCREENSHOT=docs/images/gallery.png`` also saves the README's screenshot there. Without a
+browser the browser test skips, unless ``SSDZOO_REQUIRE_BROWSER=1`` (set by ``.ci/run``): then it fails."""
 
 import argparse
 import os
@@ -10,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import find_chromium
 
 from ssdzoo.cli.data import add_parser
 from ssdzoo.data import load
@@ -17,8 +19,7 @@ from ssdzoo.data.gallery import write_gallery
 
 IDS = ["BloodImage_00000", "BloodImage_00001", "BloodImage_00002", "BloodImage_00003",
        "BloodImage_00338", "BloodImage_00343", "BloodImage_00004", "BloodImage_00005"]
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                 if shutil.which(n)), None)
+CHROMIUM = find_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,23 @@ def test_cli_view_writes_the_gallery_and_thumbnails_once(voc, tmp_path, capsys):
         write_gallery(load(voc, check_images=False), tmp_path / "h", page_size=0)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def _playwright_or_skip():
+    """Playwright's sync API when it and a Chromium are installed; else skip, or fail under SSDZOO_REQUIRE_BROWSER=1."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api, why = None, "Playwright missing: pip install playwright"
+    else:
+        why = "no Chromium (apt-get install chromium, or python -m playwright install chromium)"
+    if sync_api is not None and CHROMIUM is not None:
+        return sync_api
+    if os.environ.get("SSDZOO_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SSDZOO_REQUIRE_BROWSER=1 and {why}")
+    pytest.skip(why)
+
+
 def test_gallery_in_headless_chromium(voc, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright missing: pip install playwright")
+    sync_api = _playwright_or_skip()
     with pytest.warns(UserWarning):
         dataset = load(voc, "voc")
     index = write_gallery(dataset, tmp_path / "gallery", "BCCD sample", page_size=4)
