@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 
 import cv2
 import numpy as np
@@ -90,3 +91,90 @@ def test_cli_anchors_prints_coverage_and_writes_the_suggestion(tmp_path, capsys)
     args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--anchors", str(tmp_path / "src" / "i0.jpg")])
     with pytest.raises(ValueError, match=r"i0.jpg: not an AnchorConfig JSON file"):
         args.func(args)
+
+
+def _anchors_cli(path, *flags: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["anchors", str(path), *flags])
+    assert args.func(args) == 0
+
+
+@pytest.mark.parametrize("setting, message", [
+    pytest.param("Auto", r"anchors must be default, auto or an AnchorConfig JSON file \(as `ssdzoo anchors --out` "
+             r"writes\), got 'Auto': no such file", id="word"),
+    pytest.param("JSON", r".*bad.json: not an AnchorConfig JSON file \(AnchorConfig: 3 scales for 1 maps; need 2\)",
+                 id="file"),
+])
+def test_train_rejects_a_bad_anchors_setting_in_one_line(setting, message, tiny_voc, tmp_path, capsys):
+    from ssdzoo.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"scales": [0.1, 0.2, 0.3], "aspect_ratios": [[2]]}))
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tiny_voc), "--out", str(out),
+                 "--anchors", str(bad) if setting == "JSON" else setting])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert re.fullmatch(r"ssdzoo train: error: " + message, lines[0]), lines[0]
+    assert not out.exists()
+
+
+def test_auto_anchors_are_the_suggestion_and_survive_keras_and_export(tiny_voc, tmp_path, capsys):
+    import tensorflow as tf
+
+    from ssdzoo import data
+    from ssdzoo.deploy.graph import PostProcess, serving_function
+    from ssdzoo.models.builders import load
+    from ssdzoo.training.anchor_choice import choose_anchors
+    from ssdzoo.training.config import TrainConfig
+    from ssdzoo.training.run import build_model
+
+    _anchors_cli(tiny_voc, "--split", "train", "--out", str(tmp_path / "suggested.json"))
+    suggested = AnchorConfig.from_file(str(tmp_path / "suggested.json"))
+    train = data.load(str(tiny_voc), split="train")
+    auto, facts = choose_anchors("auto", train, 300)
+    assert auto == suggested and auto != SSD300_ANCHORS
+    assert facts["anchor_coverage"] > facts["anchor_coverage_default"]
+    assert "with the default anchors" in capsys.readouterr().out
+    assert choose_anchors(str(tmp_path / "suggested.json"), train, 300) == (suggested, facts)
+
+    config = TrainConfig(data=str(tiny_voc), backbone="small", weights=None, anchors="auto", prior_probability=0.01)
+    config.validate()
+    model, _ = build_model(config, train.class_names, auto)
+    assert model.anchor_config == suggested
+    model.save(tmp_path / "m.keras")
+    loaded = load(str(tmp_path / "m.keras"), compile=False)
+    expected = generate_anchors(SIZES, (300, 300), suggested)
+    assert loaded.anchor_config == suggested
+    np.testing.assert_array_equal(loaded.anchors, expected)
+    # Zero-initialised predictors: every exported detection is an anchor, so they must be the saved ones.
+    serve = serving_function(loaded, PostProcess(score_threshold=0.0, iou_threshold=1.0, max_detections=50))
+    boxes = serve(tf.zeros((1, 300, 300, 3), tf.uint8))["boxes"].numpy()[0]
+    np.testing.assert_allclose(best_iou(boxes, np.clip(expected, 0, 1)), 1.0, atol=1e-5)
+    default = np.clip(generate_anchors(SIZES, (300, 300), SSD300_ANCHORS), 0, 1)
+    assert best_iou(boxes, default).max() < 0.99
+
+
+@pytest.mark.slow
+def test_train_with_auto_anchors_records_them_in_the_model_and_the_report(tiny_voc, tmp_path, capsys):
+    from ssdzoo.cli import main
+    from ssdzoo.models.builders import load
+
+    _anchors_cli(tiny_voc, "--split", "train", "--out", str(tmp_path / "suggested.json"))
+    suggested = AnchorConfig.from_file(str(tmp_path / "suggested.json"))
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tiny_voc), "--backbone", "small", "--weights", "none", "--anchors", "auto",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--eval-every", "0",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("anchors fitted to")]
+    assert len(printed) == 1 and "with the default anchors" in printed[0]
+    assert load(str(out / "last.keras"), compile=False).anchor_config == suggested
+    results = json.loads((out / "results.json").read_text())
+    assert results["anchors"] == "auto" and AnchorConfig.from_dict(results["anchor_config"]) == suggested
+    assert 0 <= results["anchor_coverage_default"] < results["anchor_coverage"] <= 1
+    assert (f"- Anchors: auto: scales {list(suggested.scales)}, aspect ratios "
+            f"{[list(r) for r in suggested.aspect_ratios]}; training boxes with an anchor at IoU >= 0.5: "
+            f"{results['anchor_coverage']:.1%} (default anchors {results['anchor_coverage_default']:.1%})"
+            ) in (out / "report.md").read_text()

@@ -44,12 +44,7 @@ def convert_data(args: argparse.Namespace) -> int:
 
 def _anchor_config(path: str | None, input_size: int) -> AnchorConfig:
     """The anchors to compare against: a JSON ``AnchorConfig`` file, else the SSD paper's."""
-    if not path:
-        return DEFAULT_ANCHORS[input_size]
-    try:
-        return AnchorConfig.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
-        raise ValueError(f"{path}: not an AnchorConfig JSON file ({error})") from None
+    return AnchorConfig.from_file(path) if path else DEFAULT_ANCHORS[input_size]
 
 
 def anchors(args: argparse.Namespace) -> int:
@@ -81,9 +76,18 @@ def view(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", DataWarning)  # the gallery shows every finding
         dataset = load(args.path, args.format, args.split, _class_names(args.classes))
     title = f"{Path(args.path).name}" + (f" ({args.split})" if args.split else "")
-    file = write_gallery(dataset, args.out, title, args.page_size, args.thumb_size)
-    print(f"wrote {file}: {len(dataset)} images, {len(dataset.report.findings)} findings; "
-          f"open it in a browser")
+    detections = None
+    if not (0 <= args.score < 1 and 0 < args.iou <= 1):
+        raise ValueError(f"--score must be in [0, 1) and --iou in (0, 1], got {args.score} and {args.iou}")
+    if args.model:
+        from ssdzoo.models.builders import load as load_model
+
+        detections = load_model(args.model, compile=False).detect([r.image_path for r in dataset],
+                                                                   score_threshold=args.score)
+    file = write_gallery(dataset, args.out, title, args.page_size, args.thumb_size, detections, args.iou)
+    print(f"wrote {file}: {len(dataset)} images, {len(dataset.report.findings)} findings"
+          + (f", {sum(map(len, detections))} detections of {args.model}" if detections is not None else "")
+          + "; open it in a browser")
     return 0
 
 
@@ -128,4 +132,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="gallery folder (index.html and thumbs/)")
     p.add_argument("--page-size", type=int, default=60, help="images per page")
     p.add_argument("--thumb-size", type=int, default=480, help="longest thumbnail side in pixels")
+    p.add_argument("--model", help="a .keras model: show its detections as true / false positives and "
+                   "the missed boxes")
+    p.add_argument("--score", type=float, default=0.5, help="lowest detection score shown (with --model)")
+    p.add_argument("--iou", type=float, default=0.5, help="IoU a true positive needs (with --model)")
     p.set_defaults(func=view)

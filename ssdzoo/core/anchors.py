@@ -16,6 +16,8 @@ fractions of the input size. Output boxes are normalised ``x1 y1 x2 y2`` (not cl
 from __future__ import annotations
 
 import dataclasses
+import json
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +49,9 @@ class AnchorConfig:
             raise ValueError(f"AnchorConfig: {len(self.scales)} scales for {n} maps; need {n + 1}")
         if self.steps is not None and len(self.steps) != n:
             raise ValueError(f"AnchorConfig: {len(self.steps)} steps for {n} maps")
+        values = [*self.scales, *(r for ratios in self.aspect_ratios for r in ratios), *(self.steps or ())]
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ValueError("AnchorConfig: scales, aspect ratios and steps must be numbers > 0")
 
     @property
     def boxes_per_cell(self) -> list[int]:
@@ -67,6 +72,15 @@ class AnchorConfig:
         if d.get("steps") is not None:
             d["steps"] = tuple(d["steps"])
         return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str) -> AnchorConfig:
+        """The config in a :meth:`to_dict` JSON file (``ssdzoo anchors --out`` writes one); one-line ``ValueError``."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                return cls.from_dict(json.load(f))
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+            raise ValueError(f"{path}: not an AnchorConfig JSON file ({error})") from None
 
 
 #: SSD300 (Caffe VOC config): 6 maps, 38-19-10-5-3-1, 8732 boxes.

@@ -63,6 +63,12 @@ def best_iou(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     return best
 
 
+def covered_share(boxes: np.ndarray, config: AnchorConfig, sizes: list[tuple[int, int]],
+                  input_size: int) -> float:
+    """Share (0..1) of normalised ``x1 y1 x2 y2`` boxes with an anchor of ``config`` on maps ``sizes`` at IoU >= 0.5."""
+    return float((best_iou(boxes, generate_anchors(sizes, (input_size,) * 2, config)) >= POSITIVE_IOU).mean())
+
+
 def shape_iou(shapes: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """IoU of ``(N, 2)`` box shapes ``w, h`` with ``(K, 2)`` shapes, both centred: ``(N, K)``."""
     inter = np.minimum(shapes[:, None, 0], centres[:, 0]) * np.minimum(shapes[:, None, 1], centres[:, 1])
@@ -174,8 +180,7 @@ def advise_anchors(dataset: Dataset, current: AnchorConfig, input_size: int = 30
         for s_max in highs[highs > s_min]:
             config = dataclasses.replace(current, scales=_ladder(s_min, s_max, len(sizes)),
                                          aspect_ratios=ratios)
-            share = float((best_iou(sample, generate_anchors(sizes, (input_size,) * 2, config))
-                           >= POSITIVE_IOU).mean())
+            share = covered_share(sample, config, sizes, input_size)
             if share > best_share:
                 best_config, best_share = config, share
     anchors_now = generate_anchors(sizes, (input_size,) * 2, current)

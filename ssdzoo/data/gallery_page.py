@@ -1,9 +1,10 @@
 """The gallery's page: one self-contained HTML file (CSS and JS inline, data as embedded JSON).
 
 The script reads ``{title, pageSize, classes: [{name, color, count}], images: [{name, thumb,
-width, height, boxes: [[x1, y1, x2, y2, label]], findings: [{text, action}]}], unplaced}``
-(boxes in pixels of the original image) and draws each box as an element placed in percent of
-its image, so overlays sit right at any thumbnail size.
+width, height, boxes: [[x1, y1, x2, y2, label]], findings: [{text, action}], dets, missed}],
+unplaced, predictions, iou}`` (boxes in pixels of the original image; with ``predictions``,
+``dets: [[x1, y1, x2, y2, label, score, tp]]`` and ``missed``: indices into ``boxes``) and draws
+each box as an element placed in percent of its image, so overlays sit right at any thumbnail size.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ header {{ display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin
 figure {{ margin: 0; border: 1px solid #ccc; border-radius: 4px; padding: 6px; }}
 .frame {{ position: relative; line-height: 0; }}
 .frame img {{ width: 100%; height: auto; display: block; }}
-.box {{ position: absolute; box-sizing: border-box; border: 2px solid; pointer-events: none; }}
-.box span {{ position: absolute; top: -14px; left: -2px; font-size: 10px; line-height: 12px;
+.box, .det {{ position: absolute; box-sizing: border-box; border: 2px solid; pointer-events: none; }}
+.box span, .det span {{ position: absolute; top: -14px; left: -2px; font-size: 10px; line-height: 12px;
             color: #fff; padding: 0 2px; white-space: nowrap; }}
+.det {{ border-style: dashed; }} .det span {{ top: auto; bottom: -14px; }}
+.det.tp {{ border-color: #0b0; }} .det.tp span {{ background: #0b0; }}
+.det.fp {{ border-color: #e00; }} .det.fp span {{ background: #e00; }}
+.box.missed {{ border-style: dotted; border-width: 3px; }}
+.errors {{ font-size: 12px; }}
 figcaption {{ margin-top: 4px; word-break: break-all; }}
 .finding {{ color: #a00; font-size: 12px; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: left; }}
@@ -35,6 +41,11 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: l
 <label>class <select id="class-filter"><option value="">all classes</option></select></label>
 <label>finding <select id="finding-filter"><option value="">all images</option>
 <option value="any">with any finding</option></select></label>
+<span id="prediction-controls" hidden><label>errors <select id="error-filter">
+<option value="">all images</option><option value="any">with any error</option>
+<option value="fp">with false positives</option><option value="missed">with missed boxes</option></select></label>
+<label>order <select id="order"><option value="">file order</option>
+<option value="errors">most errors first</option></select></label></span>
 <button id="prev">&larr;</button><span id="page"></span><button id="next">&rarr;</button>
 <span id="count"></span>
 </header>
@@ -44,7 +55,7 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: l
 <script>
 "use strict";
 const data = JSON.parse(document.getElementById("data").textContent);
-const state = {{ cls: "", finding: "", page: 0 }};
+const state = {{ cls: "", finding: "", errors: "", order: "", page: 0 }};
 const el = (tag, props, children) => {{
   const node = Object.assign(document.createElement(tag), props || {{}});
   (children || []).forEach((c) => node.append(c));
@@ -64,32 +75,60 @@ data.classes.forEach((c, i) => {{
 data.unplaced.forEach((text) =>
   document.getElementById("unplaced").append(el("li", {{ className: "finding", textContent: text }})));
 
+const falsePositives = (im) => (im.dets || []).filter((d) => !d[6]).length;
+const errorCount = (im) => falsePositives(im) + (im.missed || []).length;
+document.getElementById("prediction-controls").hidden = !data.predictions;
+
 function shown(im) {{
   if (state.cls !== "" && !im.boxes.some((b) => b[4] === Number(state.cls))) return false;
+  if (state.errors === "fp" && !falsePositives(im)) return false;
+  if (state.errors === "missed" && !(im.missed || []).length) return false;
+  if (state.errors === "any" && !errorCount(im)) return false;
   if (state.finding === "any") return im.findings.length > 0;
   return state.finding === "" || im.findings.some((f) => f.action === state.finding);
 }}
 
+function place(node, im, [x1, y1, x2, y2]) {{
+  Object.assign(node.style, {{ left: `${{(100 * x1) / im.width}}%`, top: `${{(100 * y1) / im.height}}%`,
+    width: `${{(100 * (x2 - x1)) / im.width}}%`, height: `${{(100 * (y2 - y1)) / im.height}}%` }});
+  return node;
+}}
+
 function card(im) {{
   const frame = el("div", {{ className: "frame" }}, [el("img", {{ src: im.thumb, alt: im.name }})]);
-  im.boxes.forEach(([x1, y1, x2, y2, label]) => {{
-    if (state.cls !== "" && label !== Number(state.cls)) return;
-    const c = data.classes[label];
-    const box = el("div", {{ className: "box" }}, [el("span", {{ textContent: c.name }})]);
-    Object.assign(box.style, {{ left: `${{(100 * x1) / im.width}}%`, top: `${{(100 * y1) / im.height}}%`,
-      width: `${{(100 * (x2 - x1)) / im.width}}%`, height: `${{(100 * (y2 - y1)) / im.height}}%`,
-      borderColor: c.color }});
+  const missed = new Set(im.missed || []);
+  im.boxes.forEach((b, i) => {{
+    if (state.cls !== "" && b[4] !== Number(state.cls)) return;
+    const c = data.classes[b[4]];
+    const text = missed.has(i) ? `missed ${{c.name}}` : c.name;
+    const box = place(el("div", {{ className: missed.has(i) ? "box missed" : "box" }},
+                         [el("span", {{ textContent: text }})]), im, b);
+    box.style.borderColor = c.color;
     box.firstChild.style.background = c.color;
     box.dataset.label = c.name;
     frame.append(box);
   }});
+  (im.dets || []).forEach((d) => {{
+    if (state.cls !== "" && d[4] !== Number(state.cls)) return;
+    const name = data.classes[d[4]].name;
+    const det = place(el("div", {{ className: d[6] ? "det tp" : "det fp" }},
+                         [el("span", {{ textContent: `${{name}} ${{d[5].toFixed(2)}}` }})]), im, d);
+    det.dataset.label = name;
+    frame.append(det);
+  }});
   const caption = el("figcaption", {{}}, [`${{im.name}} (${{im.boxes.length}} boxes)`]);
+  if (data.predictions) {{
+    const fp = falsePositives(im);
+    const text = `${{im.dets.length - fp}} true positive, ${{fp}} false positive, ${{im.missed.length}} missed`;
+    caption.append(el("div", {{ className: "errors", textContent: `${{text}} (IoU ${{data.iou}})` }}));
+  }}
   im.findings.forEach((f) => caption.append(el("div", {{ className: "finding", textContent: f.text }})));
   return el("figure", {{ className: "card" }}, [frame, caption]);
 }}
 
 function render() {{
   const hits = data.images.filter(shown);
+  if (state.order === "errors") hits.sort((a, b) => errorCount(b) - errorCount(a));  // stable: ties keep file order
   const pages = Math.max(1, Math.ceil(hits.length / data.pageSize));
   state.page = Math.min(state.page, pages - 1);
   const start = state.page * data.pageSize;
@@ -101,6 +140,10 @@ function render() {{
 }}
 classFilter.addEventListener("change", () => {{ state.cls = classFilter.value; state.page = 0; render(); }});
 findingFilter.addEventListener("change", () => {{ state.finding = findingFilter.value; state.page = 0; render(); }});
+for (const key of ["errors", "order"]) {{
+  const select = document.getElementById(key === "errors" ? "error-filter" : "order");
+  select.addEventListener("change", () => {{ state[key] = select.value; state.page = 0; render(); }});
+}}
 document.getElementById("prev").addEventListener("click", () => {{ state.page -= 1; render(); }});
 document.getElementById("next").addEventListener("click", () => {{ state.page += 1; render(); }});
 render();

@@ -38,6 +38,7 @@ class TrainConfig:
     head: str = "ssd"                   # registered head: ssd, lite, or a user's
     head_norm: str = "auto"             # none, batch, group; auto: batch from scratch, none on pretrained weights
     prior_probability: float | None = None  # class-logit bias init (e.g. 0.01), zero-init predictors
+    anchors: str = "default"            # default (the paper's), auto (fit to the train split), or a JSON file
     batch_size: int = 8
     epochs: int = 40
     steps_per_epoch: int | None = None
@@ -123,6 +124,7 @@ class TrainConfig:
         """One clear ``ValueError`` / ``FileNotFoundError`` for the first bad setting."""
         from ssdzoo.models.heads import get_head
         from ssdzoo.models.registry import get_backbone
+        from ssdzoo.training.anchor_choice import check_anchors_setting
 
         if not os.path.exists(self.data):
             raise FileNotFoundError(f"data folder {self.data!r} does not exist")
@@ -131,6 +133,7 @@ class TrainConfig:
         spec = get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
         get_head(self.head)  # unknown head -> ValueError listing the known ones
         self.backbone_options = spec.check_options(self.backbone_options)
+        check_anchors_setting(self.anchors)
         if self.input_size not in (300, 512):
             raise ValueError(f"input_size must be 300 or 512, got {self.input_size}")
         _at_least("batch_size", self.batch_size, 1)

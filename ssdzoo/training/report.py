@@ -35,6 +35,17 @@ def _pictures(model, records, result, out: str, log_csv: str | None, count: int 
     return paths
 
 
+def _anchor_line(summary: dict) -> str:
+    """The report line on the model's anchors: the setting, its scales and ratios, and their coverage if measured."""
+    anchors = summary["anchor_config"]
+    line = (f"- Anchors: {summary['anchors']}: scales {list(anchors['scales'])}, aspect ratios "
+            f"{anchors['aspect_ratios']}")
+    if "anchor_coverage" in summary:
+        line += (f"; training boxes with an anchor at IoU >= 0.5: {summary['anchor_coverage']:.1%} "
+                 f"(default anchors {summary['anchor_coverage_default']:.1%})")
+    return line
+
+
 def _run_lines(summary: dict) -> list[str]:
     """Report lines on how the run trained: replicas, precision, and the time budget if any."""
     lines = []
@@ -78,6 +89,8 @@ def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Re
         "train_seconds": train_seconds,
         "steps": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
         "machine": cpu_description(),
+        "anchors": config.anchors,
+        "anchor_config": model.anchor_config.to_dict(),
         **(facts or {}),
     }
     with open(os.path.join(config.out, "results.json"), "w") as f:
@@ -93,6 +106,7 @@ def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Re
         f"{summary['machine']}",
         f"- Model: the checkpoint at training step {summary['steps']}; fit took "
         + (f"{train_seconds / 60:.1f} min (wall clock, incl. validation)" if train_seconds else "n/a"),
+        _anchor_line(summary),
         *_run_lines(summary),
         "",
         "## Per-class AP (model with the best validation mAP)",

@@ -20,6 +20,7 @@ from ssdzoo.utils.keras_internals import swap_ema_weights
 if TYPE_CHECKING:
     import keras
 
+    from ssdzoo.core.anchors import AnchorConfig
     from ssdzoo.models.ssd import SSD
 
 
@@ -59,8 +60,8 @@ def _optimizer(config: TrainConfig, total_steps: int):
     return keras.optimizers.SGD(schedule, momentum=config.momentum, **common)
 
 
-def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
-    """The model for ``config`` and a note on its weights: ``(model, weights_note)``.
+def build_model(config: TrainConfig, class_names: list[str], anchors: AnchorConfig | None = None) -> tuple[SSD, str]:
+    """The model for ``config`` and a note on its weights: ``(model, weights_note)``; ``anchors`` None = the paper's.
 
     With ``weights="imagenet"`` it falls back to random init when the backbone has no ImageNet
     weights or they are unreachable, and says so."""
@@ -70,6 +71,7 @@ def build_model(config: TrainConfig, class_names: list[str]) -> tuple[SSD, str]:
     kwargs = dict(num_classes=len(class_names), class_names=class_names,
                   input_size=config.input_size, head=config.head, head_width=config.head_width,
                   head_norm="none" if auto else config.head_norm, prior_probability=config.prior_probability,
+                  anchors=anchors,
                   **config.backbone_options)
     scratch = {"head_norm": "batch"} if auto else {}
     if config.weights == "imagenet":
@@ -110,6 +112,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     from ssdzoo.data.tfdata import pipeline
     from ssdzoo.models.builders import load
     from ssdzoo.training import callbacks as ssd_callbacks
+    from ssdzoo.training.anchor_choice import choose_anchors
     from ssdzoo.training.budget import TimeBudget
     from ssdzoo.training.checkpoints import Checkpoints, SaveCheckpoints
     from ssdzoo.training.distribute import agree_max
@@ -129,6 +132,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     checkpoints = Checkpoints(config.out, write=chief)
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     state = {}
+    anchors, anchor_facts = (None, {}) if resume else choose_anchors(config.anchors, train_ds, config.input_size)
     with strategy.scope():
         if resume:
             if not checkpoints.exists():
@@ -142,7 +146,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             if config.jit_compile is not None:
                 model.jit_compile = config.jit_compile
         else:
-            model, weights_note = build_model(config, train_ds.class_names)
+            model, weights_note = build_model(config, train_ds.class_names, anchors)
             loss = MultiBoxLoss(conf_loss=config.loss, box_loss=config.box_loss, variances=model.box_coder.variances)
             model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=loss,
                           jit_compile="auto" if config.jit_compile is None else config.jit_compile)
@@ -255,6 +259,6 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             checkpoint.save()
     final = load(best) if os.path.isfile(best) else model
     facts = {"replicas": strategy.num_replicas_in_sync, "distribute": config.distribute, "precision": precision,
-             **(budget.summary() if budget else {})}
+             **(budget.summary() if budget else {}), **anchor_facts}
     return write_report(final, config, test_ds or val_ds, weights_note=weights_note, train_seconds=train_seconds,
                         log_csv=os.path.join(config.out, "log.csv"), facts=facts)
