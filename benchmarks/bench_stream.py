@@ -97,13 +97,13 @@ def make_synthetic(folder: Path, count: int, workers: int) -> float:
 
 
 def convert(source: Path, out: Path, count: int) -> float:
-    """``ssdzoo convert SOURCE --split train --to tfrecord --out OUT``; returns seconds (0: there already)."""
+    """``ssdzoo convert SOURCE OUT --split train --to tfrecord``; returns seconds (0: there already)."""
     meta = out / "ssdzoo-tfrecord.json"
     if meta.is_file() and json.loads(meta.read_text())["splits"]["train"]["records"] == count:
         return 0.0
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ssdzoo.cli", "convert", str(source), "--split", "train", "--to",
-                    "tfrecord", "--out", str(out)], check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    subprocess.run([sys.executable, "-m", "ssdzoo.cli", "convert", str(source), str(out), "--split", "train",
+                    "--to", "tfrecord"], check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return time.perf_counter() - start
 
 

@@ -24,8 +24,7 @@ ANCHORS = np.array([[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75], [0.5, 0.5, 1
 def shards(tiny_voc, tmp_path_factory):
     """``tiny_voc``'s train (8 images, shards of 3) and test splits written by ``ssdzoo convert``."""
     out = tmp_path_factory.mktemp("tfrecord") / "shards"
-    assert main(["convert", str(tiny_voc), "--split", "train", "--to", "tfrecord", "--out", str(out),
-                 "--shard-size", "3"]) == 0
+    assert main(["convert", str(tiny_voc), "--split", "train", "--to", "tfrecord", str(out), "--shard-size", "3"]) == 0
     assert main(["convert", str(tiny_voc), str(out), "--split", "test", "--to", "tfrecord"]) == 0
     return out
 

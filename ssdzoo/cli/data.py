@@ -33,14 +33,11 @@ def check_data(args: argparse.Namespace) -> int:
 
 def convert_data(args: argparse.Namespace) -> int:
     """Convert a dataset and print what was written; 0 on success."""
-    out = args.out or args.out_flag
-    if not out or (args.out and args.out_flag and args.out != args.out_flag):
-        raise ValueError("name the output folder once: ssdzoo convert SRC OUT, or ssdzoo convert SRC --out OUT")
-    dataset = convert(args.src, args.src_format, out, args.dst_format, split=args.split,
+    dataset = convert(args.src, args.src_format, args.out, args.dst_format, split=args.split,
                       class_names=_class_names(args.classes), merge_case=args.merge_case,
                       shard_size=args.shard_size)
     boxes = sum(len(r.labels) for r in dataset)
-    print(f"wrote {len(dataset)} images and {boxes} boxes as {args.dst_format} to {out}")
+    print(f"wrote {len(dataset)} images and {boxes} boxes as {args.dst_format} to {args.out}")
     if dataset.skipped:
         print(f"left out {len(dataset.skipped)} defective boxes or images "
               f"(see: ssdzoo check-data {args.src})")
@@ -112,8 +109,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               help="convert annotations between formats (images are copied), or write "
                                    "sharded TFRecords (--to tfrecord) for data larger than memory")
     p.add_argument("src", help="source dataset folder or annotation file")
-    p.add_argument("out", nargs="?", help="output folder (or --out)")
-    p.add_argument("--out", dest="out_flag", metavar="OUT", help="output folder")
+    p.add_argument("out", help="output folder")
     p.add_argument("--from", dest="src_format", help=f"{', '.join(FORMATS)} (default: detected)")
     p.add_argument("--to", dest="dst_format", required=True, help=", ".join(WRITE_FORMATS))
     p.add_argument("--shard-size", type=int, help=f"records per TFRecord shard (default "
