@@ -255,7 +255,7 @@ def test_cli_convert_vott_to_yolo(tmp_path, make_image, capsys):
     lines = (tmp_path / "out" / "labels" / "a.txt").read_text().splitlines()
     assert lines == ["0 0.400000 0.600000 0.400000 0.400000",
                      "1 0.050000 0.600000 0.100000 0.400000"]
-    args = parser.parse_args(["convert", str(tmp_path / "imgs.json"), "--to", "tfrecord",
+    args = parser.parse_args(["convert", str(tmp_path / "imgs.json"), "--to", "kitti",
                               str(tmp_path / "out2")])
-    with pytest.raises(ValueError, match="cannot write format 'tfrecord'"):
+    with pytest.raises(ValueError, match="cannot write format 'kitti'"):
         args.func(args)

@@ -15,6 +15,7 @@ from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors
 from ssdzoo.data.check import DataWarning
 from ssdzoo.data.gallery import write_gallery
 from ssdzoo.data.readers import FORMATS, check, load
+from ssdzoo.data.tfrecord import DEFAULT_SHARD_SIZE
 from ssdzoo.data.writers import WRITE_FORMATS, convert
 
 
@@ -33,7 +34,8 @@ def check_data(args: argparse.Namespace) -> int:
 def convert_data(args: argparse.Namespace) -> int:
     """Convert a dataset and print what was written; 0 on success."""
     dataset = convert(args.src, args.src_format, args.out, args.dst_format, split=args.split,
-                      class_names=_class_names(args.classes), merge_case=args.merge_case)
+                      class_names=_class_names(args.classes), merge_case=args.merge_case,
+                      shard_size=args.shard_size)
     boxes = sum(len(r.labels) for r in dataset)
     print(f"wrote {len(dataset)} images and {boxes} boxes as {args.dst_format} to {args.out}")
     if dataset.skipped:
@@ -108,11 +110,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=check_data)
 
     p = subparsers.add_parser("convert", parents=[common],
-                              help="convert annotations between formats (images are copied)")
+                              help="convert annotations between formats (images are copied), or write "
+                                   "sharded TFRecords (--to tfrecord) for data larger than memory")
     p.add_argument("src", help="source dataset folder or annotation file")
     p.add_argument("out", help="output folder")
     p.add_argument("--from", dest="src_format", help=f"{', '.join(FORMATS)} (default: detected)")
     p.add_argument("--to", dest="dst_format", required=True, help=", ".join(WRITE_FORMATS))
+    p.add_argument("--shard-size", type=int, help=f"records per TFRecord shard (default "
+                   f"{DEFAULT_SHARD_SIZE}); shards <split>-00000-of-000NN.tfrecord, one split per run")
     p.set_defaults(func=convert_data)
 
     p = subparsers.add_parser("anchors", parents=[common],

@@ -2,7 +2,8 @@
 
 The built-in annotation formats (Pascal VOC, COCO, YOLO with Ultralytics data.yaml, CSV, VoTT
 v1/v2, CVAT for images 1.1 XML and Label Studio JSON, one module each
-in :mod:`ssdzoo.data.formats`) are registered here; ``FORMATS`` lists them. Every reader
+in :mod:`ssdzoo.data.formats`; the TFRecord shards of :mod:`ssdzoo.data.tfrecord`) are
+registered here; ``FORMATS`` lists them. Every reader
 returns records whose boxes are pixels of the original image, ``x1 y1 x2 y2`` float32, and
 whose labels are 0-based indices into ``class_names``; defective boxes and images are dropped
 with one counted ``DataWarning``, or with ``strict=True`` raise a ``ValueError`` (see
@@ -15,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import tfrecord
 from .check import CheckReport, DataWarning, check_dataset
 from .formats import coco, csvfile, cvat, labelstudio, voc, vott, yolo
 from .formats.base import existing, json_file, read
@@ -29,6 +31,7 @@ read_csv = register_format("csv", parse=csvfile.parse, detect=csvfile.detect)
 read_vott = register_format("vott", parse=vott.parse, detect=vott.detect)
 read_cvat = register_format("cvat", parse=cvat.parse, detect=cvat.detect)
 read_labelstudio = register_format("labelstudio", parse=labelstudio.parse, detect=labelstudio.detect)
+read_tfrecord = register_format("tfrecord", parse=tfrecord.parse, detect=tfrecord.detect)
 
 FORMATS = tuple(f.name for f in registered())
 

@@ -1,5 +1,9 @@
 """The ``tf.data`` input pipeline: records → batches of (images, SSD targets) for ``model.fit``.
 
+Records come from a :class:`~ssdzoo.data.records.Dataset` held in memory (images read from their
+files) or are streamed from TFRecord shards (:class:`~ssdzoo.data.tfrecord.ShardedDataset`); both
+get the same decoding (the same pixels), augmentation and target encoding.
+
 Images come out float32 ``(B, H, W, 3)``, RGB, 0-255, at the model's input size; targets
 ``(B, num_anchors, 5)`` float32 as in docs/CONVENTIONS.md (4 encoded offsets, then the class id
 with 0 = background), encoded for the whole batch at once by
@@ -22,6 +26,7 @@ from ssdzoo.utils.typing import TensorLike
 from . import augment as aug
 from . import mix
 from .records import Dataset, Record
+from .tfrecord import SHUFFLE_BUFFER, ShardedDataset, parse_example
 
 if TYPE_CHECKING:
     import keras
@@ -71,13 +76,24 @@ def load_example(path: TensorLike, boxes: TensorLike,
     """
     image = tf.numpy_function(_read, [path], tf.uint8, stateful=False)
     image.set_shape((None, None, 3))
+    return _normalise_boxes(image, boxes, labels)
+
+
+def _normalise_boxes(image: TensorLike, boxes: TensorLike,
+                    labels: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """Pixel x1y1x2y2 boxes of ``image`` ``(H, W, 3)`` to [0, 1], padding and empty boxes dropped."""
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     boxes = tf.clip_by_value(boxes / tf.stack([hw[1], hw[0], hw[1], hw[0]]), 0.0, 1.0)
     keep = (labels >= 0) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return image, tf.boolean_mask(boxes, keep), tf.boolean_mask(labels, keep)
 
 
-def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = None, *,
+def load_serialized(serialized: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """One TFRecord example (:mod:`ssdzoo.data.tfrecord`) as :func:`load_example` gives a record."""
+    return _normalise_boxes(*parse_example(serialized))
+
+
+def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.Model | None = None, *,
              anchors: TensorLike | None = None,
              input_size: int | tuple[int, int] | None = None, batch_size: int = 16,
              augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
@@ -86,7 +102,9 @@ def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = No
     """Batches of ``(images, targets)`` for training (``augment=True``) or evaluation.
 
     Args:
-        dataset: an :class:`ssdzoo.data.Dataset` or a list of :class:`Record` (pixel boxes).
+        dataset: an :class:`ssdzoo.data.Dataset` or a list of :class:`Record` (pixel boxes), or
+            a :class:`ssdzoo.data.tfrecord.ShardedDataset`, streamed from its shards (shuffled
+            shard order, interleaved reads and a buffer of ``SHUFFLE_BUFFER`` records).
         model: an SSD model; its ``anchors`` (``(A, 4)`` normalised x1y1x2y2) and
             ``input_shape[1:3]`` are used unless ``anchors`` / ``input_size`` are given.
         batch_size: images per batch.
@@ -113,19 +131,22 @@ def pipeline(dataset: Dataset | Sequence[Record], model: keras.Model | None = No
     for name, prob in (("mosaic", mosaic), ("mixup", mixup)):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"pipeline: {name} is a probability in [0, 1], got {prob}")
-    records = list(getattr(dataset, "records", dataset))
     shuffle = augment if shuffle is None else shuffle
     drop_remainder = augment if drop_remainder is None else drop_remainder
 
-    ds = tf.data.Dataset.from_tensor_slices(_record_tensors(records))
+    if isinstance(dataset, ShardedDataset):
+        ds, load, buffer = dataset.serialized(shuffle, seed), load_serialized, SHUFFLE_BUFFER
+    else:
+        records = list(getattr(dataset, "records", dataset))
+        ds, load, buffer = tf.data.Dataset.from_tensor_slices(_record_tensors(records)), load_example, len(records)
     if cache:
-        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE).cache()
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE).cache()
     if shuffle:
-        ds = ds.shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     if not cache:
-        ds = ds.map(load_example, num_parallel_calls=AUTOTUNE)
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE)
 
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)

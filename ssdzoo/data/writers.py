@@ -1,10 +1,11 @@
-"""Annotation writers (Pascal VOC, COCO, YOLO, CVAT, Label Studio) and ``convert`` between formats.
+"""Annotation writers (Pascal VOC, COCO, YOLO, CVAT, Label Studio, TFRecord shards) and ``convert``.
 
 Writers take a ``Dataset`` (boxes in pixels ``x1 y1 x2 y2``) and copy every image into the
 output layout, so the result stands on its own; image names are made unique by stem.
 Normalised coordinates (YOLO, Label Studio) and stated sizes use the size of the copied file
 as :func:`ssdzoo.utils.images.inspect_image` reads it from the header (EXIF orientation applied);
-the YOLO, CVAT and Label Studio writers live in their format modules.
+the YOLO, CVAT and Label Studio writers live in their format modules, the TFRecord writer (images
+kept encoded inside the shards) in :mod:`ssdzoo.data.tfrecord`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ssdzoo.utils.images import inspect_image
 
+from . import tfrecord
 from .formats import cvat, labelstudio, yolo
 from .formats.output import copy_images, number, write_lines
 from .readers import load
@@ -86,8 +88,9 @@ def write_coco(dataset: Dataset, out_dir: str | Path, split: str | None = None) 
 write_yolo = yolo.write
 write_cvat = cvat.write
 write_labelstudio = labelstudio.write
+write_tfrecord = tfrecord.write_tfrecord
 _WRITERS = {"voc": write_voc, "coco": write_coco, "yolo": write_yolo, "cvat": write_cvat,
-            "labelstudio": write_labelstudio}
+            "labelstudio": write_labelstudio, "tfrecord": write_tfrecord}
 WRITE_FORMATS = tuple(_WRITERS)
 
 
@@ -105,13 +108,21 @@ def write(dataset: Dataset, out_dir: str | Path, format: str, split: str | None 
 
 def convert(src_path: str | Path, src_format: str | None, dst_dir: str | Path, dst_format: str,
             split: str | None = None, class_names: Sequence[str] | None = None,
-            check_images: bool = True, strict: bool = False, merge_case: bool = False) -> Dataset:
+            check_images: bool = True, strict: bool = False, merge_case: bool = False,
+            shard_size: int | None = None) -> Dataset:
     """Load a dataset and write it in ``dst_format`` under ``dst_dir``; returns what was written.
 
     The dataset is checked like ``load`` (defects dropped with a warning, ``merge_case`` as
-    there); the split name is kept.
+    there); the split name is kept. ``shard_size``: records per TFRecord shard (``tfrecord``
+    only); a split added to a TFRecord folder takes the class names already there.
     """
     writer = _writer(dst_format)
+    options = {}
+    if dst_format == "tfrecord":
+        options["shard_size"] = tfrecord.DEFAULT_SHARD_SIZE if shard_size is None else shard_size
+        class_names = class_names or tfrecord.existing_class_names(dst_dir)
+    elif shard_size is not None:
+        raise ValueError(f"a shard size applies to --to tfrecord only, not {dst_format}")
     dataset = load(src_path, src_format, split, class_names, check_images, strict, merge_case)
-    writer(dataset, dst_dir, split)
+    writer(dataset, dst_dir, split, **options)
     return dataset

@@ -29,6 +29,10 @@ def _load_split(config: TrainConfig, split: str | None):
 
     if split is None:
         return None
+    if split == config.train_split and (config.format or data.detect_format(config.data)) == "tfrecord":  # streamed
+        from ssdzoo.data.tfrecord import open_shards
+
+        return open_shards(config.data, split)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = data.load(config.data, format=config.format, split=split)
@@ -158,7 +162,10 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         write_text_atomic(os.path.join(config.out, "config.json"), json.dumps(dataclasses.asdict(config), indent=2))
 
     validate = bool(val_ds) and config.eval_every > 0  # eval_every 0: no validation at all
-    cache, cache_note = resolve_cache(config.cache, [*train_ds, *(val_ds if validate else [])])
+    if getattr(train_ds, "streamed", False):
+        cache, cache_note = False, f"cache: off, {len(train_ds)} training images streamed from TFRecord shards"
+    else:
+        cache, cache_note = resolve_cache(config.cache, [*train_ds, *(val_ds if validate else [])])
     print(cache_note)
     data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
                           seed=config.seed, cache=cache, repeat=True,
