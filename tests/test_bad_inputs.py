@@ -2,6 +2,7 @@
 training pipeline when kept, and never sends a traceback to a command-line user."""
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -11,7 +12,7 @@ import pytest
 from badinputs import CASES
 
 from ssdzoo.data import check, load
-from ssdzoo.data.check import KEPT
+from ssdzoo.data.check import APART, DROPPED, KEPT, SKIPPED
 
 
 def test_the_corpus_has_at_least_30_kinds_of_defect():
@@ -79,13 +80,17 @@ def test_a_1x1_image_makes_training_batches(tmp_path):
 # --- the command line, in subprocesses: no traceback ------------------------------------------
 
 IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]  # c0_bad.jpg: empty, c1: truncated…
+#: Every VOC defect that a plain load survives with the one class ``cat`` of the test model (no class
+#: list, no merge option, no error, no second spelling of the class).
+VOC_DEFECTS = [c for c in CASES if c.build.fmt == "voc" and not (c.error or c.class_names or c.merge_case)
+               and all(f[0] != APART for f in c.findings)]
 
 
-def _mixed_voc(root: Path) -> Path:
-    """One VOC folder holding the image defects of the corpus (and one good image)."""
+def _mixed_voc(root: Path, cases: list = IMAGE_DEFECTS) -> Path:
+    """One VOC folder holding the defects of ``cases`` (VOC cases of the corpus) and one good image."""
     for sub in ("Annotations", "JPEGImages"):
         (root / sub).mkdir(parents=True)
-    for i, case in enumerate(IMAGE_DEFECTS):
+    for i, case in enumerate(cases):
         one = case.build(root.parent / f"case{i}")
         for sub in ("Annotations", "JPEGImages"):
             for file in (one / sub).iterdir():
@@ -130,7 +135,7 @@ def model_file(tmp_path_factory) -> Path:
 
 
 def test_cli_predict_and_eval_go_on_past_unreadable_images(tmp_path, model_file, cli_env):
-    root = _mixed_voc(tmp_path / "mixed")
+    root = _mixed_voc(tmp_path / "mixed", VOC_DEFECTS)
     images = root / "JPEGImages"
     proc = _ssdzoo("predict", model_file, images, "--out", tmp_path / "pred", "--score", "0.9", env=cli_env)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -154,3 +159,29 @@ def test_cli_predict_and_eval_go_on_past_unreadable_images(tmp_path, model_file,
     proc = _ssdzoo("predict", model_file, unreadable, "--out", tmp_path / "none", env=cli_env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("ssdzoo predict: error: none of the 2 images")
+
+
+@pytest.mark.slow
+def test_cli_train_takes_two_steps_over_every_voc_defect_without_a_traceback(tmp_path, cli_env):
+    """All VOC defects in one folder: 2 steps of training, and the counts and the list of what was left out."""
+    root = _mixed_voc(tmp_path / "mixed", VOC_DEFECTS)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    stems = "".join(f"{p.stem}\n" for p in (root / "Annotations").iterdir())
+    (root / "ImageSets" / "Main" / "all.txt").write_text(stems)  # a split of every file
+    # what the corpus expects of the folder: each case's own image and box, less the shared good one
+    records = 1 + sum(c.records - 1 for c in VOC_DEFECTS)
+    boxes = 1 + sum(c.boxes - 1 for c in VOC_DEFECTS)
+    skipped = sorted(f"c{i}_{Path(f[1]).stem}" for i, c in enumerate(VOC_DEFECTS) for f in c.findings
+                     if f[0] == SKIPPED)
+    proc = _ssdzoo("train", "--backbone", "small", "--head-width", "0.25", "--data", root, "--format", "voc",
+                   "--train-split", "all", "--val-split", "none", "--test-split", "all", "--epochs", "1",
+                   "--steps-per-epoch", "2", "--batch-size", "2", "--warmup-steps", "0", "--precise-bn", "0",
+                   "--out", tmp_path / "run", env=cli_env)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in text, text[-3000:]
+    dropped = sum(f[0] == DROPPED for c in VOC_DEFECTS for f in c.findings)
+    assert f"dropped {dropped} boxes, skipped {len(skipped)} images" in text, text[-3000:]
+    assert f"({records} images)" in text and re.search(rf"\*\*mAP\*\* \|\s+{boxes} \|", text), text[-3000:]
+    lines = (tmp_path / "run" / "skipped-all.txt").read_text().splitlines()  # the whole list, one problem a line
+    assert sorted(Path(line.split(":")[0]).stem for line in lines if line.endswith("(image skipped)")) == skipped
+    assert sum(line.endswith("(box dropped)") for line in lines) == dropped

@@ -56,6 +56,12 @@ def _option(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+#: Help beyond the default for flags that need it.
+_HELP = {"deterministic": "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism, and "
+                          "TF_ENABLE_ONEDNN_OPTS=0): with the same --seed, data and machine a run, even one "
+                          "killed and resumed, ends with the same weights; slower on CPU (default False)"}
+
+
 def _add_flags(p: argparse.ArgumentParser) -> None:
     """One flag per field (``--batch-size``…); unset flags stay None."""
     from ssdzoo.training.config import TrainConfig
@@ -72,7 +78,8 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
         elif bool in (kind, *typing.get_args(kind)):  # --ema alone means true; --cache also takes auto
             auto = str in typing.get_args(kind)
             p.add_argument(flag, type=_bool_or_auto if auto else _bool, nargs="?", const=True, default=None,
-                           metavar="BOOL|auto" if auto else "BOOL", help=f"default {field.default}")
+                           metavar="BOOL|auto" if auto else "BOOL",
+                           help=_HELP.get(field.name, f"default {field.default}"))
         elif field.name == "time_budget":
             p.add_argument(flag, type=_duration, default=None, metavar="DURATION",
                            help="stop training when this much time is spent (minutes, or 90s, 10m, 1h30m); "
@@ -116,7 +123,11 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         config = config_from_args(args)
-    config.validate()  # before TensorFlow is imported: bad input fails fast and quietly
+    if config.deterministic:  # before TensorFlow is imported
+        from ssdzoo.training.run import without_onednn
+
+        without_onednn()
+    config.validate()  # bad input fails fast and quietly
     from ssdzoo.training.run import train
     from ssdzoo.training.signals import TrainingInterrupted
 

@@ -98,7 +98,8 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
              input_size: int | tuple[int, int] | None = None, batch_size: int = 16,
              augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
              cache: bool = False, drop_remainder: bool | None = None,
-             repeat: bool = False, mosaic: float = 0.0, mixup: float = 0.0) -> tf.data.Dataset:
+             repeat: bool = False, mosaic: float = 0.0, mixup: float = 0.0,
+             skip: int = 0) -> tf.data.Dataset:
     """Batches of ``(images, targets)`` for training (``augment=True``) or evaluation.
 
     Args:
@@ -122,6 +123,9 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
             (:func:`ssdzoo.data.mix.mosaic`), after the per-image augmentation.
         mixup: probability that an image is blended with another one of its batch
             (:func:`ssdzoo.data.mix.mixup`), after the mosaic.
+        skip: batches of the stream to leave out, so that a resumed run sees the batches it
+            would have seen uninterrupted; only paths (and, with ``cache``, decoded images) go
+            through the skipped part, not augmentation.
 
     Returns:
         A dataset of images ``(B, H, W, 3)`` float32 RGB 0-255 and targets
@@ -145,11 +149,12 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    ds = ds.skip(skip * batch_size)
     if not cache:
         ds = ds.map(load, num_parallel_calls=AUTOTUNE)
 
     if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).skip(skip * batch_size)
         ds = tf.data.Dataset.zip(ds, seeds)
 
         def prepare(example, element_seed):
@@ -166,7 +171,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
                          padding_values=(0.0, 0.0, -1), drop_remainder=drop_remainder)
     if mosaic or mixup:  # per batch: tiles and partners come from the same batch
         batch_seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,
-                                             rerandomize_each_iteration=True).batch(2)
+                                             rerandomize_each_iteration=True).batch(2).skip(skip)
         ds = tf.data.Dataset.zip(ds, batch_seeds).map(
             lambda batch, batch_seed: mix.mix_batch(*batch, batch_seed, mosaic_prob=mosaic, mixup_prob=mixup),
             num_parallel_calls=AUTOTUNE)

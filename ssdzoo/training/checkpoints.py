@@ -94,19 +94,21 @@ class SaveCheckpoints(keras.callbacks.Callback):
 
     ``checkpoints`` writes; ``state()`` gives the run's own entries of ``state.json``.
 
-    Besides them the state records ``epochs_done`` and ``epoch_step`` (the step at which the
-    unfinished epoch began), so that a resumed run trains exactly that epoch's remaining steps.
+    Besides them the state records ``epochs_done``, ``epoch_step`` (the step at which the
+    unfinished epoch began), so that a resumed run trains exactly that epoch's remaining steps,
+    and ``batches`` (training batches taken from the data stream, which a resumed run skips).
 
     A loss that is not finite stops the run at that step (``non_finite_step``) and nothing is
     saved from then on: the last checkpoint stays the last good one."""
 
     def __init__(self, checkpoints: Checkpoints, state: Callable[[], dict], epochs_done: int = 0,
-                 epoch_step: int = 0, every: int = 0):
+                 epoch_step: int = 0, every: int = 0, batches: int = 0):
         super().__init__()
         self.checkpoints = checkpoints
         self.state = state
         self.epochs_done = epochs_done
         self.epoch_step = epoch_step
+        self.batches = batches
         self.every = every
         self._saved_step = None
         self.non_finite_step: int | None = None
@@ -119,10 +121,11 @@ class SaveCheckpoints(keras.callbacks.Callback):
         if self.non_finite_step is not None:
             return
         self.checkpoints.save(self.model, {"epochs_done": self.epochs_done, "epoch_step": self.epoch_step,
-                                           **self.state()})
+                                           "batches": self.batches, **self.state()})
         self._saved_step = self._step()
 
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)) and self.non_finite_step is None:
             self.non_finite_step = self._step()

@@ -59,6 +59,7 @@ class TrainConfig:
     unfreeze_from: str | None = None
     eval_every: int = 1                 # epochs; 0 = no validation (and no best.keras)
     seed: int = 0
+    deterministic: bool = False         # deterministic TensorFlow ops: same seed and data, same weights (slower)
     cache: bool | str = "auto"           # decoded images in memory: true, false, or auto (if they fit 1/4 of RAM)
     out: str = "runs/train"
     mosaic: float = 0.0                 # probability a training image becomes a 4-image mosaic

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 import warnings
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from ssdzoo.models.ssd import SSD
 
 
-def _load_split(config: TrainConfig, split: str | None):
+def _load_split(config: TrainConfig, split: str | None, chief: bool):
+    """The records of ``split``; on the chief what loading left out goes to ``OUT/skipped-SPLIT.txt``."""
     from ssdzoo import data
 
     if split is None:
@@ -38,6 +40,10 @@ def _load_split(config: TrainConfig, split: str | None):
         ds = data.load(config.data, format=config.format, split=split)
     for w in caught:
         print(f"warning: {w.message}")
+    if ds.skipped and chief:
+        path = os.path.join(config.out, f"skipped-{split or 'all'}.txt")
+        write_text_atomic(path, "".join(f"{line}\n" for line in ds.skipped))
+        print(f"the {len(ds.skipped)} problem(s) loading split {split!r} left out are listed in {path}")
     return ds
 
 
@@ -85,11 +91,28 @@ def build_model(config: TrainConfig, class_names: list[str], anchors: AnchorConf
     return build(config.backbone, weights=config.weights, **kwargs), str(config.weights)
 
 
+def without_onednn() -> None:
+    """Turn TensorFlow's oneDNN CPU kernels off for a deterministic run (before TensorFlow is
+    imported; a warning after).
+
+    Op determinism alone does not make them repeat: two runs of the tiny test model with mosaic
+    ended 1.8e-4 apart with them, bit-identical without (tests/test_determinism.py)."""
+    if "tensorflow" in sys.modules:
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+            print("warning: deterministic: TensorFlow is imported already with its oneDNN CPU kernels on, "
+                  "which may differ in the last bits from run to run; set TF_ENABLE_ONEDNN_OPTS=0 before "
+                  "importing it")
+        return
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Run a training job end to end; returns the summary written into ``report.md``.
 
     On a worker that is not the chief it returns ``{}``: only the chief writes files."""
     clock_start = time.monotonic()  # a time budget counts from here
+    if config.deterministic:
+        without_onednn()
     config.validate()  # before the TensorFlow import: bad input fails fast and quietly
     import keras
 
@@ -126,10 +149,13 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
 
     if chief:
         os.makedirs(config.out, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    train_ds = _load_split(config, config.train_split)
-    val_ds = _load_split(config, config.val_split)
-    test_ds = _load_split(config, config.test_split)
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    train_ds, val_ds, test_ds = (_load_split(config, split, chief) for split in
+                                 (config.train_split, config.val_split, config.test_split))
     if len(train_ds) == 0:
         raise ValueError(f"no training records in {config.data!r} split {config.train_split!r}")
 
@@ -167,9 +193,13 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     else:
         cache, cache_note = resolve_cache(config.cache, [*train_ds, *(val_ds if validate else [])])
     print(cache_note)
-    data_train = pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
-                          seed=config.seed, cache=cache, repeat=True,
-                          mosaic=config.mosaic, mixup=config.mixup)
+
+    def training_data(skip: int):
+        """The augmented training stream from its ``skip``-th batch on: a resumed run goes on with it."""
+        return pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
+                        seed=config.seed, cache=cache, repeat=True,
+                        mosaic=config.mosaic, mixup=config.mixup, skip=skip)
+
     replicas, val_batch = strategy.num_replicas_in_sync, config.batch_size
     if validate and replicas > 1:  # every batch must split over the replicas: the last images are dropped
         val_batch = min(config.batch_size, len(val_ds) // replicas * replicas)
@@ -216,7 +246,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
                 **best}
 
     checkpoint = SaveCheckpoints(checkpoints, run_state, initial_epoch, state["step"] - in_epoch if resume else 0,
-                                 every=config.backup_every)
+                                 every=config.backup_every, batches=state.get("batches", state.get("step", 0)))
     budget = None
     if config.time_budget:
         budget = TimeBudget(config.time_budget * 60, clock_start, learning_rate_schedule(model.optimizer),
@@ -229,7 +259,8 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         cbs += [keras.callbacks.CSVLogger(os.path.join(config.out, "log.csv"), append=resume),
                 keras.callbacks.TensorBoard(os.path.join(config.out, "tensorboard"), write_graph=False)]
     cbs += [checkpoint, stopper]  # last: an epoch's checkpoint is written before a signal stops the run
-    # A resumed run first trains the rest of its unfinished epoch, then whole epochs.
+    # A resumed run first trains the rest of its unfinished epoch, then whole epochs; each fit
+    # starts a new iterator, so each phase gets the stream from the batches taken so far.
     phases = ([(initial_epoch + 1, steps - in_epoch)] if 0 < in_epoch < steps else []) + [(config.epochs, steps)]
     started = time.time()
     with stopper.installed():
@@ -237,7 +268,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             for epochs, phase_steps in phases:
                 if checkpoint.epochs_done >= epochs or (budget and budget.stopped_step is not None):
                     continue
-                model.fit(data_train, epochs=epochs, initial_epoch=checkpoint.epochs_done,
+                model.fit(training_data(checkpoint.batches), epochs=epochs, initial_epoch=checkpoint.epochs_done,
                           steps_per_epoch=phase_steps, validation_data=data_val, callbacks=cbs,
                           shuffle=False, verbose=1 if chief else 2)
                 stopper.check()  # a signal during the last epoch's evaluation
