@@ -41,7 +41,7 @@ def train_args(out: pathlib.Path, steps: int, *extra: str) -> list[str]:
     """The benchmarked ``ssdzoo train`` arguments."""
     return ["train", "--backbone", "small", "--head-width", "0.25", "--data", str(ROOT / "data" / "BCCD"),
             "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", str(steps), "--eval-every", "0",
-            "--warmup-steps", "0", "--out", str(out), *extra]
+            "--warmup-steps", "0", "--precise-bn", "0", "--out", str(out), *extra]
 
 
 def step_ms(out: pathlib.Path, steps: int) -> float:

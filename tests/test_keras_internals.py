@@ -131,20 +131,20 @@ def test_learning_rate_schedule_is_the_object_the_optimizer_was_given():
         assert ki.learning_rate_schedule(keras.optimizers.SGD(0.1)) is None
 
 
-def test_fit_under_multi_worker_keeps_a_single_device_fit_working():
-    """The multi-worker run itself is ``pytest -m slow tests/test_scale.py``; here the hooks it
-    replaces exist, and a model patched by it still fits (logs back to scalars)."""
+def test_fit_under_strategy_keeps_a_single_device_fit_working():
+    """The distributed runs themselves are in tests/test_scale.py; here the hooks it replaces
+    exist, and a model patched by it still fits."""
     import inspect
 
     with internal("Trainer._maybe_symbolic_build(iterator, data_batch), train_step/test_step logs",
-                  "fit_under_multi_worker"):
+                  "fit_under_strategy"):
         from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
         assert list(inspect.signature(TensorFlowTrainer._maybe_symbolic_build).parameters) == \
             ["self", "iterator", "data_batch"]
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(keras.optimizers.SGD(0.1), loss="mse")
-        ki.fit_under_multi_worker(model)
+        ki.fit_under_strategy(model)
         history = model.fit(np.ones((4, 2)), np.ones((4, 1)), batch_size=2, epochs=1, verbose=0,
                             validation_data=(np.ones((2, 2)), np.ones((2, 1)))).history
         assert np.shape(history["loss"][0]) in ((), (1,)) and np.isfinite(np.ravel(history["val_loss"])).all()

@@ -78,7 +78,15 @@ class MultiBoxLoss(keras.losses.Loss):
             conf_loss = self._mining(ce, positive, num_pos)
         # No positives: mining keeps no anchor (num_neg = 0), so both sums are 0 and so is the
         # loss; focal's sum is divided by 1.
-        return (conf_loss + self.alpha * loc_loss) / ops.maximum(ops.sum(num_pos), 1.0)
+        return (conf_loss + self.alpha * loc_loss) / self.total_positives(num_pos)
+
+    def total_positives(self, num_pos):
+        """The divisor of the summed loss: the positive anchors of the batch (at least 1).
+
+        ``num_pos`` ``(B,)``: positives per image. ``ssdzoo train`` replaces it on the instance,
+        under ``tf.distribute``, by the count over the global batch (see
+        :func:`ssdzoo.training.distribute.train_as_one_device`)."""
+        return ops.maximum(ops.sum(num_pos), 1.0)
 
     def _focal(self, ce, pos_f):
         """Summed softmax focal loss from the per-anchor cross-entropy ``-log p_t``."""

@@ -15,15 +15,16 @@ from collections.abc import Iterator
 import keras
 
 
-def batchnorm_layers(model: keras.Layer) -> list[keras.layers.BatchNormalization]:
+def batchnorm_layers(model: keras.Layer, frozen: bool = False) -> list[keras.layers.BatchNormalization]:
     """The trainable BatchNormalization layers of ``model``, nested models included.
 
-    Frozen ones (``trainable=False``) run in inference mode and keep their statistics."""
+    Frozen ones (``trainable=False``) run in inference mode and keep their statistics: they are
+    left out unless ``frozen``."""
     found, stack = [], [model]
     while stack:
         layer = stack.pop()
         if isinstance(layer, keras.layers.BatchNormalization):
-            if layer.trainable:
+            if layer.trainable or frozen:
                 found.append(layer)
         stack.extend(getattr(layer, "layers", ()))
     return found

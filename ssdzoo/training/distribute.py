@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import keras
     import tensorflow as tf
 
 
@@ -43,6 +44,54 @@ def is_chief(mode: str) -> bool:
     if kind in (None, "chief"):
         return True
     return kind == "worker" and index == 0 and "chief" not in config.get("cluster", {})
+
+
+def train_as_one_device(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Make ``model.fit`` under ``strategy`` take the steps one device takes on the global batch.
+
+    On this instance (call it again after a load): ``fit`` reads the same batches as on one
+    device, and works under ``MultiWorkerMirroredStrategy``
+    (:func:`ssdzoo.utils.keras_internals.fit_under_strategy`); with several replicas also
+
+    - every BatchNormalization layer takes its batch statistics over the global batch
+      (``synchronized``; its saved config still says unsynchronized: it is how this run
+      trains, and the JAX backend refuses the flag);
+    - the MultiBoxLoss divides by the positives of the global batch: each replica returns its
+      part of the one-device loss, and Keras sums the replicas' gradients into the one-device
+      gradient (it leaves a scalar loss unscaled, so a per-replica mean would give R times
+      the gradient and log R times the loss).
+
+    The global batch reaches the replicas whole and in order: ``experimental_distribute_dataset``
+    splits each batch of the one-device pipeline into consecutive parts (across workers by
+    the DATA auto-shard policy, to which AUTO falls back for a dataset of in-memory records).
+    """
+    from ssdzoo.core.loss import MultiBoxLoss
+    from ssdzoo.training.batchnorm import batchnorm_layers
+    from ssdzoo.utils.keras_internals import fit_under_strategy
+
+    fit_under_strategy(model)
+    if strategy.num_replicas_in_sync == 1:
+        return
+    for layer in batchnorm_layers(model, frozen=True):  # a frozen layer may be unfrozen later
+        layer.synchronized = True
+        layer.get_config = _unsynchronized_config(layer)
+    if isinstance(model.loss, MultiBoxLoss):
+        model.loss.total_positives = _global_positives
+
+
+def _unsynchronized_config(layer: keras.layers.BatchNormalization) -> Callable[[], dict]:
+    return lambda: {**type(layer).get_config(layer), "synchronized": False}
+
+
+def _global_positives(num_pos: tf.Tensor) -> tf.Tensor:
+    """MultiBoxLoss.total_positives over all replicas: positives ``(B,)`` of this replica's images in."""
+    import tensorflow as tf
+
+    total = tf.reduce_sum(num_pos)
+    context = tf.distribute.get_replica_context()
+    if context is not None:  # None: the cross-replica context, where the whole batch is at hand
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, total)
+    return tf.maximum(total, 1.0)
 
 
 def agree_max(strategy: tf.distribute.Strategy) -> Callable[[float], float]:

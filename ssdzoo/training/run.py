@@ -142,10 +142,10 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     from ssdzoo.training.anchor_choice import choose_anchors
     from ssdzoo.training.budget import TimeBudget
     from ssdzoo.training.checkpoints import Checkpoints, SaveCheckpoints
-    from ssdzoo.training.distribute import agree_max
+    from ssdzoo.training.distribute import agree_max, train_as_one_device
     from ssdzoo.training.memory import resolve_cache
     from ssdzoo.training.signals import StopOnSignal, signal_name
-    from ssdzoo.utils.keras_internals import fit_under_multi_worker, learning_rate_schedule
+    from ssdzoo.utils.keras_internals import learning_rate_schedule
 
     if chief:
         os.makedirs(config.out, exist_ok=True)
@@ -180,8 +180,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             loss = MultiBoxLoss(conf_loss=config.loss, box_loss=config.box_loss, variances=model.box_coder.variances)
             model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=loss,
                           jit_compile="auto" if config.jit_compile is None else config.jit_compile)
-    if config.distribute == "multiworker":
-        fit_under_multi_worker(model)
+    train_as_one_device(model, strategy)
     initial_epoch, earlier_seconds = state.get("epochs_done", 0), state.get("train_seconds", 0.0)
     in_epoch = state["step"] - epoch_step if resume else 0  # steps of the unfinished epoch already done
     if chief:

@@ -142,36 +142,39 @@ def learning_rate_schedule(
     return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
 
 
-def fit_under_multi_worker(model: keras.Model) -> None:
-    """Let ``model.fit`` run under ``MultiWorkerMirroredStrategy`` (Keras 3.15, TensorFlow 2.21).
+def fit_under_strategy(model: keras.Model) -> None:
+    """Let ``model.fit`` under a ``tf.distribute`` strategy read its data as on one device
+    (Keras 3.15, TensorFlow 2.21).
 
-    Two Keras bugs stop any model there (keras-team/keras#20585): ``fit`` builds the model from
-    ``strategy.reduce("MEAN", first batch)`` run eagerly ("Attempt to convert a value
-    (PerReplica…)"), and it averages each step's logs over the workers with
-    ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars ("Invalid reduction
-    dimension 0"). This instance builds from this worker's first batch instead, and its
-    ``train_step`` / ``test_step`` return each log as a 1-element vector, which that reduce turns
-    back into the scalar mean over the replicas."""
+    Under a strategy, ``fit`` builds the model from a batch it reads off a first iterator of
+    the training data, then trains from a new one: a ``tf.data`` pipeline whose shuffle and
+    augmentation draw anew on each iteration (``reshuffle_each_iteration``,
+    ``rerandomize_each_iteration``) trains on its second draw, not the one a single device
+    sees. Under ``MultiWorkerMirroredStrategy`` two bugs stop any model
+    (keras-team/keras#20585): that build reduces the first batch with ``strategy.reduce("MEAN",
+    …)`` run eagerly ("Attempt to convert a value (PerReplica…)"), and each step's logs are
+    averaged over the workers with ``strategy.reduce("MEAN", value, axis=0)``, which fails for
+    scalars ("Invalid reduction dimension 0").
+
+    This instance builds from the dataset's element spec (shapes and dtypes: nothing is
+    read), and under ``MultiWorkerMirroredStrategy`` its ``train_step`` / ``test_step`` return
+    each log as a 1-element vector, which that reduce turns back into the scalar mean over the
+    replicas. Without a strategy ``fit`` is unchanged. Why internal: the build step is the
+    private ``Trainer._maybe_symbolic_build``, given Keras' private epoch iterator (its
+    ``data_adapter`` holds the dataset); no public hook replaces it."""
     import tensorflow as tf
 
-    strategy = model.distribute_strategy
     original_build = type(model)._maybe_symbolic_build
-
-    def local(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None and data_batch is None:
-            for _, _, it in iterator:  # what Keras does, without the reduce
-                data_batch = tf.nest.map_structure(local, next(it))
-                break
+            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
         return original_build(model, data_batch=data_batch)
 
     def as_vectors(step: Callable) -> Callable:
         return lambda data: {name: tf.reshape(value, [1]) for name, value in step(data).items()}
 
     model._maybe_symbolic_build = maybe_symbolic_build
-    model.train_step = as_vectors(model.train_step)
-    model.test_step = as_vectors(model.test_step)
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        model.train_step = as_vectors(model.train_step)
+        model.test_step = as_vectors(model.test_step)
