@@ -1,5 +1,6 @@
 """Scale-out options of ``ssdzoo train``: ``--time-budget`` (and the revisable schedule it drives),
-``--distribute`` (mirrored on 2 logical CPUs; two real worker processes on localhost, slow),
+``--distribute`` (mirrored on 2 logical CPUs; two real worker processes on localhost: one step in
+the default suite, the loss curve and a killed worker under ``-m slow``),
 ``--mixed-precision`` and the checks of the new flags."""
 
 import csv
@@ -239,17 +240,35 @@ def _kill(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-@pytest.mark.slow  # two TensorFlow processes on 2 shared cores: about 2 minutes
-def test_two_workers_on_localhost_give_the_one_device_curve_and_only_the_chief_writes(
-        tiny_voc, tmp_path, cli_env, mirrored_run, one_device_run):
-    procs = _start_workers(tmp_path, "worker", lambda i: curve_args(
-        tiny_voc, tmp_path / f"out{i}", "--distribute", "multiworker", "--eval-every", "1"), cli_env)
+def _two_workers(tmp_path: Path, cli_env: dict, args: Callable[[Path], list[str]]) -> list[str]:
+    """Run two workers to the end (``args(out)``: their arguments, worker i writing to ``out<i>``);
+    assert both exit 0 and return their logs."""
+    procs = _start_workers(tmp_path, "worker", lambda i: args(tmp_path / f"out{i}"), cli_env)
     try:
         codes = _wait(procs, 900)
     finally:
         _kill(procs)
     logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], [log[-2000:] for log in logs]
+    return logs
+
+
+def test_two_workers_on_localhost_train_one_step_and_only_the_chief_writes(tiny_voc, tmp_path, cli_env):
+    _two_workers(tmp_path, cli_env, lambda out: tiny_args(
+        tiny_voc, out, "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1", "--eval-every", "0",
+        "--distribute", "multiworker"))
+    results = json.loads((tmp_path / "out0" / "results.json").read_text())
+    assert (results["replicas"], results["distribute"], results["steps"]) == (2, "multiworker", 1)
+    assert len(losses(tmp_path / "out0")) == 1
+    assert not (tmp_path / "out1").exists()  # worker 1 wrote nothing: no output folder,
+    assert list((tmp_path / "worker-cwd1").iterdir()) == []  # nothing where it ran
+
+
+@pytest.mark.slow  # two TensorFlow processes on 2 shared cores: about 2 minutes
+def test_two_workers_on_localhost_give_the_one_device_curve_and_only_the_chief_writes(
+        tiny_voc, tmp_path, cli_env, mirrored_run, one_device_run):
+    logs = _two_workers(tmp_path, cli_env, lambda out: curve_args(
+        tiny_voc, out, "--distribute", "multiworker", "--eval-every", "1"))
     out = tmp_path / "out0"
     assert json.loads((out / "results.json").read_text())["replicas"] == 2
     assert json.loads((out / "state.json").read_text())["step"] == 2  # results.json: best.keras's step

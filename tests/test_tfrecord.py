@@ -139,6 +139,7 @@ def test_a_truncated_or_corrupt_shard_is_one_error_line_naming_it(shards, tmp_pa
                                             "write the split again with ssdzoo convert", lines[0]), lines
 
 
+@pytest.mark.slow  # a training subprocess: ~25 s quiet; the stream itself is tested above
 def test_train_streams_from_tfrecord_for_two_steps(shards, tmp_path, cli_env):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "ssdzoo.cli", "train", "--data", str(shards), "--format", "tfrecord",

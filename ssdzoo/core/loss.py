@@ -80,7 +80,7 @@ class MultiBoxLoss(keras.losses.Loss):
         # loss; focal's sum is divided by 1.
         return (conf_loss + self.alpha * loc_loss) / self.total_positives(num_pos)
 
-    def total_positives(self, num_pos):
+    def total_positives(self, num_pos: TensorLike) -> TensorLike:
         """The divisor of the summed loss: the positive anchors of the batch (at least 1).
 
         ``num_pos`` ``(B,)``: positives per image. ``ssdzoo train`` replaces it on the instance,

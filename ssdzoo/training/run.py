@@ -92,8 +92,9 @@ def build_model(config: TrainConfig, class_names: list[str], anchors: AnchorConf
 
 
 def without_onednn() -> None:
-    """Turn TensorFlow's oneDNN CPU kernels off for a deterministic run (before TensorFlow is
-    imported; a warning after).
+    """Turn TensorFlow's oneDNN CPU kernels off for a deterministic run (a warning if TF is imported).
+
+    It must run before TensorFlow is imported; after, it can only warn.
 
     Op determinism alone does not make them repeat: two runs of the tiny test model with mosaic
     ended 1.8e-4 apart with them, bit-identical without (tests/test_determinism.py)."""

@@ -143,8 +143,9 @@ def learning_rate_schedule(
 
 
 def fit_under_strategy(model: keras.Model) -> None:
-    """Let ``model.fit`` under a ``tf.distribute`` strategy read its data as on one device
-    (Keras 3.15, TensorFlow 2.21).
+    """Let ``model.fit`` under a ``tf.distribute`` strategy read its data as on one device.
+
+    Written for Keras 3.15 and TensorFlow 2.21.
 
     Under a strategy, ``fit`` builds the model from a batch it reads off a first iterator of
     the training data, then trains from a new one: a ``tf.data`` pipeline whose shuffle and
