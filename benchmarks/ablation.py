@@ -61,7 +61,7 @@ def train(variant: str, data: str, seed: int, runs: str) -> None:
         return
     os.makedirs(out, exist_ok=True)
     args = [sys.executable, "-m", "ssdzoo", "train", "--config", os.path.join(ROOT, "examples", "bccd_demo.toml"),
-            "--data", data, "--seed", str(seed), "--out", out, *VARIANTS[variant]]
+            "--data", data, "--seed", str(seed), "--time-budget", "none", "--out", out, *VARIANTS[variant]]
     print(f"{time.strftime('%H:%M:%S')} {variant} on {data}, seed {seed} -> {out}", flush=True)
     with open(os.path.join(out, "train.log"), "w") as log:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

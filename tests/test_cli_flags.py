@@ -155,7 +155,8 @@ def test_the_demo_config_trains_every_backbone_from_the_cli(backbone, tiny_voc, 
 
 
 def test_optional_number_flags_take_none_over_a_config_file():
-    """`--prior-probability none` undoes the demo config's 0.01 (the previous recipe from the CLI)."""
+    """`--prior-probability none` undoes the demo config's 0.01 (the previous recipe from the CLI),
+    `--time-budget none` its time budget (a fixed-step run, as the ablation trains)."""
     import argparse
 
     from ssdzoo.cli.train import _add_flags, config_from_args
@@ -164,8 +165,9 @@ def test_optional_number_flags_take_none_over_a_config_file():
     _add_flags(parser)
     demo = str(Path(__file__).parents[1] / "examples" / "bccd_demo.toml")
     args = parser.parse_args(["--config", demo, "--prior-probability", "none",
-                              "--steps-per-epoch", "NONE", "--warmup-steps", "300"])
+                              "--steps-per-epoch", "NONE", "--warmup-steps", "300", "--time-budget", "none"])
     config = config_from_args(args)
     assert (config.prior_probability, config.steps_per_epoch, config.warmup_steps) == (None, None, 300)
+    assert config.time_budget is None and config_from_args(parser.parse_args(["--config", demo])).time_budget == 12
     with pytest.raises(SystemExit):
         parser.parse_args(["--prior-probability", "abc"])

@@ -57,7 +57,9 @@ def _option(text: str) -> tuple[str, str]:
 
 
 #: Help beyond the default for flags that need it.
-_HELP = {"deterministic": "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism, and "
+_HELP = {"anchors": "default (the paper's), auto (fitted to the training boxes, as `ssdzoo anchors` "
+                    "suggests) or an AnchorConfig JSON file (default default)",
+         "deterministic": "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism, and "
                           "TF_ENABLE_ONEDNN_OPTS=0): with the same --seed, data and machine a run, even one "
                           "killed and resumed, ends with the same weights; slower on CPU (default False)"}
 
@@ -81,9 +83,9 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                            metavar="BOOL|auto" if auto else "BOOL",
                            help=_HELP.get(field.name, f"default {field.default}"))
         elif field.name == "time_budget":
-            p.add_argument(flag, type=_duration, default=None, metavar="DURATION",
-                           help="stop training when this much time is spent (minutes, or 90s, 10m, 1h30m); "
-                                "the learning-rate schedule is fitted to the steps that fit")
+            p.add_argument(flag, type=_or_none(_duration), default=None, metavar="DURATION",
+                           help="stop training when this much time is spent (minutes, or 90s, 10m, 1h30m; "
+                                "none: no limit); the learning-rate schedule is fitted to the steps that fit")
         elif field.name == "lr_decay_at":
             p.add_argument(flag, type=float, nargs="*", default=None, help=f"default {field.default}")
         else:
