@@ -42,7 +42,7 @@ VARIANTS = {
     "recipe + mosaic 0.5": ["--mosaic", "0.5"],
     "recipe + GIoU": ["--box-loss", "giou"],
     "recipe + focal": ["--loss", "focal"],
-    "recipe + anchors auto": ["--anchors", "auto"],  # anchor scales and ratios fitted to the training boxes
+    "recipe + anchors auto": ["--anchors", "auto"],  # anchor scales and ratios fitted to the augmented training boxes
     "recipe, lite head": ["--head", "lite"],  # SSDLite's separable head (the export issue's int8 target)
 }
 DATA = ["data/BCCD", "data/Composite"]

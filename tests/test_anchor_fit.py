@@ -3,6 +3,7 @@
 import argparse
 import json
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 
 from ssdzoo.cli.data import add_parser
 from ssdzoo.core.anchors import SSD300_ANCHORS, AnchorConfig, generate_anchors
-from ssdzoo.data import Dataset, Record, write_voc
-from ssdzoo.data.anchor_fit import advise_anchors, best_iou, iou_kmeans, map_sizes
+from ssdzoo.data import Dataset, Record, load, write_voc
+from ssdzoo.data.anchor_fit import advise_anchors, best_iou, iou_kmeans, map_sizes, match_stats
+from ssdzoo.data.training_boxes import augmented_boxes
 
 SIZES = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
 
@@ -71,6 +73,45 @@ def test_wide_boxes_get_ratio_eight_and_are_covered():
     assert rows["all"][3] == pytest.approx(advice.coverage())
 
 
+COMPOSITE = Path(__file__).parents[1] / "data" / "Composite"
+#: What ``--anchors auto`` fitted to data/Composite's training boxes before the positives floor and the
+#: augmented fit: val mAP 0.068 where the paper's anchors reach ~0.36 in the same budget.
+COMPOSITE_BEFORE = AnchorConfig(
+    (0.0385, 0.1415, 0.2445, 0.3476, 0.4506, 0.5536, 0.6566),
+    ((1.25,), (1.25, 2.0), (1.25, 2.0), (1.25, 2.0), (1.25,), (1.25,)), SSD300_ANCHORS.steps)
+
+
+def _composite_train() -> Dataset:
+    return load(str(COMPOSITE), split="train", check_images=False)
+
+
+def test_composite_fit_keeps_the_positives_per_box_of_the_default_anchors():
+    advice = advise_anchors(_composite_train(), SSD300_ANCHORS, 300)
+    assert advice.fitted_to == "the annotated boxes" and len(advice.labels) == 440
+    assert advice.coverage() == pytest.approx(0.702, abs=0.001)
+    assert advice.positives() == pytest.approx(7.55, abs=0.01)
+    assert advice.coverage(suggested=True) > 0.78  # was 0.811, with 4.19 positives per box
+    assert advice.positives(suggested=True) >= advice.positives()
+    assert advice.suggested.scales[-2] > 0.8  # was 0.5536: the largest boxes lost their anchors
+
+
+def test_composite_fit_to_augmented_boxes_covers_the_large_boxes_that_crops_make():
+    train = _composite_train()
+    advice = advise_anchors(train, SSD300_ANCHORS, 300, augment_passes=1)
+    assert advice.fitted_to == "the augmented boxes (1 x each record, seed 0)"
+    assert len(advice.labels) < 440  # crops drop boxes
+    held_out, _ = augmented_boxes(train, 1, seed=1)
+    side = np.sqrt((held_out[:, 2] - held_out[:, 0]) * (held_out[:, 3] - held_out[:, 1]))
+    assert side.max() > 0.9 and np.quantile(side, 0.1) < 0.03  # raw boxes: 0.037 .. 0.6
+    shares = {}
+    for name, config in (("default", SSD300_ANCHORS), ("before", COMPOSITE_BEFORE), ("now", advice.suggested)):
+        best, positives = match_stats(held_out, generate_anchors(SIZES, (300, 300), config))
+        shares[name] = ((best >= 0.5).mean(), (best[side >= 0.4] >= 0.5).mean(), positives.mean())
+    assert shares["before"][1] < 0.7 and shares["default"][1] > 0.95 and shares["now"][1] > 0.95
+    assert shares["now"][0] > shares["default"][0] + 0.05  # measured 0.673 vs 0.570
+    assert shares["now"][2] > 0.95 * shares["default"][2] > shares["before"][2] * 1.5
+
+
 def test_cli_anchors_prints_coverage_and_writes_the_suggestion(tmp_path, capsys):
     records = []
     for k in range(3):
@@ -82,10 +123,13 @@ def test_cli_anchors_prints_coverage_and_writes_the_suggestion(tmp_path, capsys)
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     out = tmp_path / "anchors.json"
-    args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--clusters", "2", "--out", str(out)])
+    # --augment-passes 0: the boxes as annotated, whose best ratio is known (augmentation stretches them)
+    args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--clusters", "2", "--augment-passes", "0",
+                              "--out", str(out)])
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "6 boxes in 3 images, input 300 px" in text and "class wide" in text
+    assert "fitted to the annotated boxes: 6 boxes\n" in text
     suggested = AnchorConfig.from_dict(json.loads(out.read_text()))
     assert suggested.aspect_ratios[0] == (4.0,)
     args = parser.parse_args(["anchors", str(tmp_path / "voc"), "--anchors", str(tmp_path / "src" / "i0.jpg")])
@@ -136,7 +180,10 @@ def test_auto_anchors_are_the_suggestion_and_survive_keras_and_export(tiny_voc, 
     auto, facts = choose_anchors("auto", train, 300)
     assert auto == suggested and auto != SSD300_ANCHORS
     assert facts["anchor_coverage"] > facts["anchor_coverage_default"]
-    assert "with the default anchors" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "fitted to the augmented boxes (4 x each record, seed 0) of the training split" in printed
+    assert "with the default anchors" in printed and "after augmentation" in printed
+    assert facts["anchor_coverage_augmented"] > facts["anchor_coverage_augmented_default"]
     assert choose_anchors(str(tmp_path / "suggested.json"), train, 300) == (suggested, facts)
 
     config = TrainConfig(data=str(tiny_voc), backbone="small", weights=None, anchors="auto", prior_probability=0.01)
@@ -153,7 +200,7 @@ def test_auto_anchors_are_the_suggestion_and_survive_keras_and_export(tiny_voc, 
     boxes = serve(tf.zeros((1, 300, 300, 3), tf.uint8))["boxes"].numpy()[0]
     np.testing.assert_allclose(best_iou(boxes, np.clip(expected, 0, 1)), 1.0, atol=1e-5)
     default = np.clip(generate_anchors(SIZES, (300, 300), SSD300_ANCHORS), 0, 1)
-    assert best_iou(boxes, default).max() < 0.99
+    assert (best_iou(boxes, default) < 0.99).sum() >= 10  # a fitted ladder may share the paper's top scale
 
 
 @pytest.mark.slow

@@ -136,3 +136,15 @@ def test_fixed_seed_gives_the_same_augmentation(image):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
+
+
+def test_the_box_geometry_alone_gives_the_boxes_of_the_full_augmentation(image):
+    """Anchor fitting draws boxes with ``ssd_geometry`` (no pixels): they must be training's boxes."""
+    changed = 0
+    for i in range(6):
+        _, boxes, labels = A.ssd_augment(image, BOXES, LABELS, seed(i), OUT)
+        window, geometry_boxes, geometry_labels = A.ssd_geometry(BOXES, LABELS, seed(i))
+        np.testing.assert_array_equal(geometry_boxes.numpy(), boxes.numpy())
+        np.testing.assert_array_equal(geometry_labels.numpy(), labels.numpy())
+        changed += not np.array_equal(window.numpy(), A.FULL_WINDOW)
+    assert changed >= 3  # the seeds do zoom, crop or flip

@@ -11,11 +11,12 @@ import warnings
 from pathlib import Path
 
 from ssdzoo.core.anchors import DEFAULT_ANCHORS, AnchorConfig
-from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors
+from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors, covered_share, map_sizes, normalised_boxes
 from ssdzoo.data.check import DataWarning
 from ssdzoo.data.gallery import write_gallery
 from ssdzoo.data.readers import FORMATS, check, load
 from ssdzoo.data.tfrecord import DEFAULT_SHARD_SIZE
+from ssdzoo.data.training_boxes import DEFAULT_PASSES
 from ssdzoo.data.writers import WRITE_FORMATS, convert
 
 
@@ -55,13 +56,24 @@ def anchors(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # check-data reports what loading drops
         dataset = load(args.path, args.format, args.split, _class_names(args.classes), check_images=False)
-    advice = advise_anchors(dataset, current, args.input_size, args.clusters)
+    if args.augment_passes < 0:
+        raise ValueError(f"--augment-passes must be >= 0, got {args.augment_passes}")
+    advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes)
     print(f"{sum(len(r.labels) for r in dataset)} boxes in {len(dataset)} images, input {args.input_size} px; "
           f"a box is covered when its best anchor IoU >= {POSITIVE_IOU}")
+    print(f"fitted to {advice.fitted_to}: {len(advice.labels)} boxes" + (
+        " (--augment-passes 0 fits the boxes as annotated)" if args.augment_passes else ""))
     print(f"{'group':<24} {'boxes':>6}  {'IoU now':>8} {'covered':>8}  {'IoU new':>8} {'covered':>8}")
     for name, n, iou_now, share_now, iou_new, share_new in advice.table(dataset.class_names):
         if n:
             print(f"{name:<24} {n:>6}  {iou_now:>8.3f} {share_now:>8.1%}  {iou_new:>8.3f} {share_new:>8.1%}")
+    print(f"anchors at IoU >= {POSITIVE_IOU} per box (mean): {advice.positives():.2f} now, "
+          f"{advice.positives(suggested=True):.2f} suggested")
+    if args.augment_passes:
+        boxes, _ = normalised_boxes(dataset)
+        sizes = map_sizes(current, args.input_size)
+        now, new = (covered_share(boxes, c, sizes, args.input_size) for c in (current, advice.suggested))
+        print(f"the annotated boxes (what evaluation sees): {now:.1%} covered now, {new:.1%} suggested")
     print("box-shape clusters (IoU k-means, w x h as fractions of the image, boxes): " + ", ".join(
         f"{w:.3f}x{h:.3f} ({n})" for (w, h), n in zip(advice.clusters, advice.cluster_counts)))
     print(f"suggested: scales {list(advice.suggested.scales)}, "
@@ -127,6 +139,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, default=300, choices=sorted(DEFAULT_ANCHORS))
     p.add_argument("--anchors", help="AnchorConfig JSON to compare against (default: the SSD paper's)")
     p.add_argument("--clusters", type=int, default=6, help="k of the IoU k-means on box shapes")
+    p.add_argument("--augment-passes", type=int, default=DEFAULT_PASSES,
+                   help=f"fit the boxes that this many passes of the training augmentation give (zoom-out, "
+                        f"crop, flip; seed 0), as `train --anchors auto` does (default {DEFAULT_PASSES}); "
+                        f"0: the boxes as annotated")
     p.add_argument("--out", help="write the suggested AnchorConfig as JSON here")
     p.set_defaults(func=anchors)
 

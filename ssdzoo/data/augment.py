@@ -283,6 +283,29 @@ def resize(image: TensorLike, size: TensorLike) -> TensorLike:
     return tf.image.resize(image, size)
 
 
+def _split_seed(seed):
+    """The seeds of :func:`ssd_augment`'s steps: photometric, zoom-out, crop, flip."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+
+
+def ssd_geometry(boxes: TensorLike, labels: TensorLike,
+                 seed: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+    """The geometric part of :func:`ssd_augment` for the same ``seed``: zoom-out, SSD crop and flip.
+
+    Needs no pixels, so it can draw the boxes that training sees (e.g. to fit anchors to them).
+    Returns (the composed window ``(4,)`` in the source image's normalised coordinates, kept
+    boxes ``(K, 4)`` normalised x1y1x2y2 in [0, 1] of the output image, their labels ``(K,)``).
+    """
+    _, expand_seed, crop_seed, flip_seed = _split_seed(seed)
+    window = sample_expand(expand_seed)
+    boxes = window_boxes(boxes, window)
+    crop = sample_crop(boxes, crop_seed)
+    boxes, labels = crop_boxes(boxes, labels, crop)
+    flip = sample_flip(flip_seed)
+    window = compose_windows(compose_windows(window, crop), flip)
+    return window, window_boxes(boxes, flip), labels
+
+
 def ssd_augment(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: TensorLike,
                 out_size: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
     """The full SSD training augmentation of an RGB image and its normalised x1y1x2y2 boxes.
@@ -297,17 +320,10 @@ def ssd_augment(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: 
     Returns (image ``(*out_size, 3)`` float32 0-255, boxes ``(K, 4)`` normalised x1y1x2y2 in
     [0, 1], labels ``(K,)``).
     """
-    photo_seed, expand_seed, crop_seed, flip_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4))
-    window = sample_expand(expand_seed)
-    boxes = window_boxes(boxes, window)
-    crop = sample_crop(boxes, crop_seed)
-    boxes, labels = crop_boxes(boxes, labels, crop)
-    flip = sample_flip(flip_seed)
-    window = compose_windows(compose_windows(window, crop), flip)
+    window, boxes, labels = ssd_geometry(boxes, labels, seed)
     image = _resample(image, window, out_size)
     outside = image < 0.0
-    image = photometric_distort(tf.maximum(image, 0.0), photo_seed)
+    image = photometric_distort(tf.maximum(image, 0.0), _split_seed(seed)[0])
     image = tf.where(outside, tf.constant(MEAN_RGB), image)
     image.set_shape((*out_size, 3))
-    return image, window_boxes(boxes, flip), labels
+    return image, boxes, labels

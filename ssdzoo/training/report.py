@@ -43,6 +43,9 @@ def _anchor_line(summary: dict) -> str:
     if "anchor_coverage" in summary:
         line += (f"; training boxes with an anchor at IoU >= 0.5: {summary['anchor_coverage']:.1%} "
                  f"(default anchors {summary['anchor_coverage_default']:.1%})")
+    if "anchor_coverage_augmented" in summary:
+        line += (f"; after augmentation {summary['anchor_coverage_augmented']:.1%} "
+                 f"(default anchors {summary['anchor_coverage_augmented_default']:.1%})")
     return line
 
 
