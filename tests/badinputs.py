@@ -110,15 +110,17 @@ def voc(image: bytes | Callable[[Path], None] | None = None, name: str = "bad.jp
     return build
 
 
-def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes | None = None
-         ) -> Callable[[Path], Path]:
-    """A YOLO folder: good.jpg with one box, bad.jpg with ``labels``; ``classes.txt`` = ``names``
-    and, given, an Ultralytics ``data.yaml`` (which then declares the classes and splits)."""
+def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes | None = None,
+         bad_image: bool = True) -> Callable[[Path], Path]:
+    """A YOLO folder: good.jpg with one box, bad.jpg (left out without ``bad_image``) with ``labels``;
+    ``classes.txt`` = ``names`` and, given, an Ultralytics ``data.yaml`` (which then declares the
+    classes and splits)."""
 
     def build(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         for stem, text in (("good", "0 0.5 0.5 0.25 0.25\n"), ("bad", labels)):
-            (root / f"{stem}.jpg").write_bytes(jpeg())
+            if stem == "good" or bad_image:
+                (root / f"{stem}.jpg").write_bytes(jpeg())
             (root / f"{stem}.txt").write_bytes(text if isinstance(text, bytes) else text.encode())
         if names is not None:
             (root / "classes.txt").write_bytes(names)
@@ -130,8 +132,9 @@ def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes |
     return build
 
 
-def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None = None) -> Callable[[Path], Path]:
-    """A COCO file for good.jpg and bad.jpg (a box each), changed by ``edit`` or replaced by ``raw``."""
+def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None = None, bom: bytes = b""
+         ) -> Callable[[Path], Path]:
+    """A COCO file (``bom`` first) for good.jpg and bad.jpg (a box each), changed by ``edit`` or replaced by ``raw``."""
 
     def build(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,7 @@ def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None =
         edit(data)
         for n in ("good", "bad"):
             (root / f"{n}.jpg").write_bytes(jpeg())
-        (root / "coco.json").write_bytes(raw if raw is not None else json.dumps(data).encode())
+        (root / "coco.json").write_bytes(bom + (raw if raw is not None else json.dumps(data).encode()))
         return root / "coco.json"
 
     build.fmt = "coco"
@@ -256,6 +259,8 @@ CASES = [
     Case("YOLO non-UTF-8 labels", yolo(b"\xff\xfe 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.25 0.25\n"),
          **_drop("is not a class id", "bad.txt")),
     Case("YOLO labels with a byte-order mark", yolo(b"\xef\xbb\xbf0 0.5 0.5 0.2 0.2\n")),
+    Case("YOLO label file without its image", yolo("0 0.5 0.5 0.2 0.2\n", bad_image=False),
+         **_skip("image file missing (no image named 'bad'", "bad.txt")),
     Case("YOLO without class names", yolo("0 0.5 0.5 0.2 0.2\n", names=None), error=r"no data.yaml, classes.txt"),
     Case("YOLO non-UTF-8 class names", yolo("0 0.5 0.5 0.2 0.2\n", names=b"caf\xe9\n"),
          error=r"classes.txt: not UTF-8 text"),
@@ -282,10 +287,7 @@ CASES = [
     Case("COCO image size infinite", coco(lambda d: d["images"][1].update(width=float("inf"))),
          findings=((KEPT, "coco.json", "is not a positive number"),)),
     Case("COCO not JSON", coco(raw=b"{\"images\": [1, 2"), error=r"coco.json: not a valid JSON file"),
-    Case("COCO JSON with a byte-order mark", coco(raw=b"\xef\xbb\xbf" + json.dumps(
-        {"images": [{"id": 1, "file_name": "good.jpg"}], "annotations": [],
-         "categories": []}).encode()), records=1, boxes=0,
-         findings=((KEPT, "coco.json", "no boxes"),)),
+    Case("COCO JSON with a byte-order mark", coco(bom=b"\xef\xbb\xbf")),
     # --- CSV
     Case("CSV row with 4 columns", csv_file("bad.jpg,1,2,cat\nbad.jpg,1,2,30,40,cat\n"),
          **_drop("expected 6 columns", "boxes.csv")),
