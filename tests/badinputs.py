@@ -12,10 +12,12 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 from PIL import Image
@@ -298,3 +300,57 @@ CASES = [
     Case("CSV not UTF-8", csv_file(b"bad.jpg,1,2,30,40,caf\xe9\n"), error=r"boxes.csv: not UTF-8 text"),
     Case("CSV with a byte-order mark", csv_file(b"bad.jpg,1,2,30,40,cat\n", bom=b"\xef\xbb\xbf")),
 ]
+
+
+def _voc_in(fmt: str, voc_build: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """A VOC dataset of ``voc_build`` written as ``fmt`` (coco, csv or yolo): the same image files
+    and boxes (YOLO normalised to the annotation's size), the annotation file beside them."""
+
+    def build(root: Path) -> Path:
+        voc_root = voc_build(root.parent / f"{root.name}-voc")
+        shutil.copytree(voc_root / "JPEGImages", root, symlinks=True)
+        rows = []  # (file name, (width, height), [x1, y1, x2, y2])
+        for xml in sorted((voc_root / "Annotations").iterdir()):
+            tree = ElementTree.parse(xml)
+            size = tuple(int(tree.findtext(f"size/{k}", v)) for k, v in (("width", W), ("height", H)))
+            for obj in tree.iter("object"):
+                box = [float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")]
+                rows.append((tree.findtext("filename"), size, box))
+        if fmt == "coco":
+            images = [{"id": i, "file_name": n, "width": s[0], "height": s[1]} for i, (n, s, _) in enumerate(rows)]
+            boxes = [{"id": i, "image_id": i, "category_id": 1, "bbox": [a, b, c - a, d - b]}
+                     for i, (_, _, (a, b, c, d)) in enumerate(rows)]
+            data = {"images": images, "annotations": boxes, "categories": [{"id": 1, "name": "cat"}]}
+            (root / "coco.json").write_text(json.dumps(data))
+            return root / "coco.json"
+        if fmt == "csv":
+            lines = "".join(f"{n},{a},{b},{c},{d},cat\n" for n, _, (a, b, c, d) in rows)
+            (root / "boxes.csv").write_text("path,x1,y1,x2,y2,class\n" + lines)
+            return root / "boxes.csv"
+        for n, (w, h), (a, b, c, d) in rows:
+            centre_size = ((a + c) / 2 / w, (b + d) / 2 / h, (c - a) / w, (d - b) / h)
+            (root / f"{Path(n).stem}.txt").write_text("0 " + " ".join(map(str, centre_size)) + "\n")
+        (root / "classes.txt").write_text("cat\n")
+        return root
+
+    build.fmt = fmt
+    return build
+
+
+def in_format(case: Case, fmt: str) -> Case:
+    """A VOC image defect written as ``fmt``: the same records and boxes kept. Findings name no file;
+    CSV and YOLO state no image size, so an EXIF-turned image keeps its boxes as drawn."""
+
+    def finding(action: str, words: str) -> tuple[str, str, str]:
+        if action == TURNED and fmt != "coco":
+            return KEPT, "", "EXIF orientation 6"
+        return action, "", words
+
+    return dataclasses.replace(case, name=f"{fmt}: {case.name}", build=_voc_in(fmt, case.build),
+                               findings=tuple(finding(action, words) for action, _, words in case.findings))
+
+
+#: The image defects of the VOC cases (the empty file, a truncated JPEG…): good.jpg with one box and the image.
+IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]
+#: The image defects written in each other format.
+IMAGE_DEFECTS_IN_FORMATS = [in_format(c, fmt) for fmt in ("coco", "csv", "yolo") for c in IMAGE_DEFECTS]

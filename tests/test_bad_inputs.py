@@ -9,18 +9,20 @@ import warnings
 from pathlib import Path
 
 import pytest
-from badinputs import CASES
+from badinputs import CASES, IMAGE_DEFECTS, IMAGE_DEFECTS_IN_FORMATS
 from badmix import MIXERS, SPLIT, case_of, images_of, mix_voc, mixable
 
 from ssdzoo.data import check, load
 from ssdzoo.data.check import DROPPED, KEPT, SKIPPED
 
+ALL_CASES = CASES + IMAGE_DEFECTS_IN_FORMATS  # and the image defects in COCO, CSV and YOLO
+
 
 def test_the_corpus_has_at_least_30_kinds_of_defect():
-    assert len({c.name for c in CASES}) == len(CASES) >= 30
+    assert len({c.name for c in ALL_CASES}) == len(ALL_CASES) and len(CASES) >= 30
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
 def test_each_defect_has_its_exact_outcome(tmp_path, case):
     path = case.build(tmp_path / "data")
     options = {"format": case.build.fmt, "class_names": case.class_names, "merge_case": case.merge_case}
@@ -80,7 +82,6 @@ def test_a_1x1_image_makes_training_batches(tmp_path):
 
 # --- the command line, in subprocesses: no traceback ------------------------------------------
 
-IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]  # c0_bad.jpg: empty, c1: truncated…
 VOC_DEFECTS = mixable(CASES, "voc")
 
 
@@ -147,7 +148,7 @@ def _clean(proc: subprocess.CompletedProcess, code: int = 0) -> str:
 def test_cli_check_train_predict_eval_over_every_defect_of_a_format(tmp_path, cli_env, fmt):
     """Every defect of a format in one dataset: check-data, 2 steps of training, predict and eval of the
     trained model, each with the corpus's counts and list of what was left out."""
-    cases = mixable(CASES, fmt)
+    cases = mixable(ALL_CASES, fmt)
     data = MIXERS[fmt](tmp_path / "mixed", cases)
     records = 1 + sum(c.records - 1 for c in cases)  # each case's own image and box, less the shared good one
     boxes = 1 + sum(c.boxes - 1 for c in cases)
