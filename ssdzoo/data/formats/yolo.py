@@ -42,9 +42,12 @@ def _image(image: Path, txt: Path, id_names: list[str], names_source: str) -> Ra
 
 
 def _is_label_file(txt: Path) -> bool:
-    """Whether a ``.txt`` file reads as YOLO labels: empty, or its first word a class id (not a
-    class-names file, nor a list of images or notes)."""
-    words = txt.read_text(encoding="utf-8-sig", errors="replace").split(maxsplit=1)
+    """Whether a ``.txt`` path is a file that reads as YOLO labels: empty, or its first word a class
+    id (not a class-names file, nor a list of images or notes; one it cannot read is none)."""
+    try:
+        words = txt.read_text(encoding="utf-8-sig", errors="replace").split(maxsplit=1)
+    except OSError:  # a folder, a link loop, no permission
+        return False
     return txt.name not in NAMES_FILES and (not words or words[0].isdigit())
 
 
