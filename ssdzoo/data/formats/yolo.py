@@ -150,7 +150,8 @@ def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> P
     Each label ``.txt`` line is ``class x_center y_center width height``, normalised to the
     image size read from the image header; class ids index ``names`` of the YAML, else
     ``classes.txt`` or ``obj.names``. Darknet folders: ``images/[split/]`` and
-    ``labels/[split/]`` (or both in one folder).
+    ``labels/[split/]`` (or both in one folder). A label file that no image has is an image
+    skipped ("image file missing"), its boxes counted.
     """
     yaml_file = _yaml_file(root)
     if yaml_file:
