@@ -12,10 +12,12 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 from PIL import Image
@@ -110,15 +112,17 @@ def voc(image: bytes | Callable[[Path], None] | None = None, name: str = "bad.jp
     return build
 
 
-def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes | None = None
-         ) -> Callable[[Path], Path]:
-    """A YOLO folder: good.jpg with one box, bad.jpg with ``labels``; ``classes.txt`` = ``names``
-    and, given, an Ultralytics ``data.yaml`` (which then declares the classes and splits)."""
+def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes | None = None,
+         bad_image: bool = True) -> Callable[[Path], Path]:
+    """A YOLO folder: good.jpg with one box, bad.jpg (left out without ``bad_image``) with ``labels``;
+    ``classes.txt`` = ``names`` and, given, an Ultralytics ``data.yaml`` (which then declares the
+    classes and splits)."""
 
     def build(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         for stem, text in (("good", "0 0.5 0.5 0.25 0.25\n"), ("bad", labels)):
-            (root / f"{stem}.jpg").write_bytes(jpeg())
+            if stem == "good" or bad_image:
+                (root / f"{stem}.jpg").write_bytes(jpeg())
             (root / f"{stem}.txt").write_bytes(text if isinstance(text, bytes) else text.encode())
         if names is not None:
             (root / "classes.txt").write_bytes(names)
@@ -130,8 +134,9 @@ def yolo(labels: str | bytes, names: bytes | None = b"cat\n", data_yaml: bytes |
     return build
 
 
-def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None = None) -> Callable[[Path], Path]:
-    """A COCO file for good.jpg and bad.jpg (a box each), changed by ``edit`` or replaced by ``raw``."""
+def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None = None, bom: bytes = b""
+         ) -> Callable[[Path], Path]:
+    """A COCO file (``bom`` first) for good.jpg and bad.jpg (a box each), changed by ``edit`` or replaced by ``raw``."""
 
     def build(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
@@ -143,7 +148,7 @@ def coco(edit: Callable[[dict], object] = lambda data: None, raw: bytes | None =
         edit(data)
         for n in ("good", "bad"):
             (root / f"{n}.jpg").write_bytes(jpeg())
-        (root / "coco.json").write_bytes(raw if raw is not None else json.dumps(data).encode())
+        (root / "coco.json").write_bytes(bom + (raw if raw is not None else json.dumps(data).encode()))
         return root / "coco.json"
 
     build.fmt = "coco"
@@ -256,6 +261,8 @@ CASES = [
     Case("YOLO non-UTF-8 labels", yolo(b"\xff\xfe 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.25 0.25\n"),
          **_drop("is not a class id", "bad.txt")),
     Case("YOLO labels with a byte-order mark", yolo(b"\xef\xbb\xbf0 0.5 0.5 0.2 0.2\n")),
+    Case("YOLO label file without its image", yolo("0 0.5 0.5 0.2 0.2\n", bad_image=False),
+         **_skip("image file missing (no image named 'bad'", "bad.txt")),
     Case("YOLO without class names", yolo("0 0.5 0.5 0.2 0.2\n", names=None), error=r"no data.yaml, classes.txt"),
     Case("YOLO non-UTF-8 class names", yolo("0 0.5 0.5 0.2 0.2\n", names=b"caf\xe9\n"),
          error=r"classes.txt: not UTF-8 text"),
@@ -282,10 +289,7 @@ CASES = [
     Case("COCO image size infinite", coco(lambda d: d["images"][1].update(width=float("inf"))),
          findings=((KEPT, "coco.json", "is not a positive number"),)),
     Case("COCO not JSON", coco(raw=b"{\"images\": [1, 2"), error=r"coco.json: not a valid JSON file"),
-    Case("COCO JSON with a byte-order mark", coco(raw=b"\xef\xbb\xbf" + json.dumps(
-        {"images": [{"id": 1, "file_name": "good.jpg"}], "annotations": [],
-         "categories": []}).encode()), records=1, boxes=0,
-         findings=((KEPT, "coco.json", "no boxes"),)),
+    Case("COCO JSON with a byte-order mark", coco(bom=b"\xef\xbb\xbf")),
     # --- CSV
     Case("CSV row with 4 columns", csv_file("bad.jpg,1,2,cat\nbad.jpg,1,2,30,40,cat\n"),
          **_drop("expected 6 columns", "boxes.csv")),
@@ -296,3 +300,57 @@ CASES = [
     Case("CSV not UTF-8", csv_file(b"bad.jpg,1,2,30,40,caf\xe9\n"), error=r"boxes.csv: not UTF-8 text"),
     Case("CSV with a byte-order mark", csv_file(b"bad.jpg,1,2,30,40,cat\n", bom=b"\xef\xbb\xbf")),
 ]
+
+
+def _voc_in(fmt: str, voc_build: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """A VOC dataset of ``voc_build`` written as ``fmt`` (coco, csv or yolo): the same image files
+    and boxes (YOLO normalised to the annotation's size), the annotation file beside them."""
+
+    def build(root: Path) -> Path:
+        voc_root = voc_build(root.parent / f"{root.name}-voc")
+        shutil.copytree(voc_root / "JPEGImages", root, symlinks=True)
+        rows = []  # (file name, (width, height), [x1, y1, x2, y2])
+        for xml in sorted((voc_root / "Annotations").iterdir()):
+            tree = ElementTree.parse(xml)
+            size = tuple(int(tree.findtext(f"size/{k}", v)) for k, v in (("width", W), ("height", H)))
+            for obj in tree.iter("object"):
+                box = [float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")]
+                rows.append((tree.findtext("filename"), size, box))
+        if fmt == "coco":
+            images = [{"id": i, "file_name": n, "width": s[0], "height": s[1]} for i, (n, s, _) in enumerate(rows)]
+            boxes = [{"id": i, "image_id": i, "category_id": 1, "bbox": [a, b, c - a, d - b]}
+                     for i, (_, _, (a, b, c, d)) in enumerate(rows)]
+            data = {"images": images, "annotations": boxes, "categories": [{"id": 1, "name": "cat"}]}
+            (root / "coco.json").write_text(json.dumps(data))
+            return root / "coco.json"
+        if fmt == "csv":
+            lines = "".join(f"{n},{a},{b},{c},{d},cat\n" for n, _, (a, b, c, d) in rows)
+            (root / "boxes.csv").write_text("path,x1,y1,x2,y2,class\n" + lines)
+            return root / "boxes.csv"
+        for n, (w, h), (a, b, c, d) in rows:
+            centre_size = ((a + c) / 2 / w, (b + d) / 2 / h, (c - a) / w, (d - b) / h)
+            (root / f"{Path(n).stem}.txt").write_text("0 " + " ".join(map(str, centre_size)) + "\n")
+        (root / "classes.txt").write_text("cat\n")
+        return root
+
+    build.fmt = fmt
+    return build
+
+
+def in_format(case: Case, fmt: str) -> Case:
+    """A VOC image defect written as ``fmt``: the same records and boxes kept. Findings name no file;
+    CSV and YOLO state no image size, so an EXIF-turned image keeps its boxes as drawn."""
+
+    def finding(action: str, words: str) -> tuple[str, str, str]:
+        if action == TURNED and fmt != "coco":
+            return KEPT, "", "EXIF orientation 6"
+        return action, "", words
+
+    return dataclasses.replace(case, name=f"{fmt}: {case.name}", build=_voc_in(fmt, case.build),
+                               findings=tuple(finding(action, words) for action, _, words in case.findings))
+
+
+#: The image defects of the VOC cases (the empty file, a truncated JPEG…): good.jpg with one box and the image.
+IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]
+#: The image defects written in each other format.
+IMAGE_DEFECTS_IN_FORMATS = [in_format(c, fmt) for fmt in ("coco", "csv", "yolo") for c in IMAGE_DEFECTS]

@@ -9,17 +9,20 @@ import warnings
 from pathlib import Path
 
 import pytest
-from badinputs import CASES
+from badinputs import CASES, IMAGE_DEFECTS, IMAGE_DEFECTS_IN_FORMATS
+from badmix import MIXERS, SPLIT, case_of, images_of, mix_voc, mixable
 
 from ssdzoo.data import check, load
-from ssdzoo.data.check import APART, DROPPED, KEPT, SKIPPED
+from ssdzoo.data.check import DROPPED, KEPT, SKIPPED
+
+ALL_CASES = CASES + IMAGE_DEFECTS_IN_FORMATS  # and the image defects in COCO, CSV and YOLO
 
 
 def test_the_corpus_has_at_least_30_kinds_of_defect():
-    assert len({c.name for c in CASES}) == len(CASES) >= 30
+    assert len({c.name for c in ALL_CASES}) == len(ALL_CASES) and len(CASES) >= 30
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
 def test_each_defect_has_its_exact_outcome(tmp_path, case):
     path = case.build(tmp_path / "data")
     options = {"format": case.build.fmt, "class_names": case.class_names, "merge_case": case.merge_case}
@@ -79,35 +82,7 @@ def test_a_1x1_image_makes_training_batches(tmp_path):
 
 # --- the command line, in subprocesses: no traceback ------------------------------------------
 
-IMAGE_DEFECTS = CASES[:[c.name for c in CASES].index("malformed XML")]  # c0_bad.jpg: empty, c1: truncated…
-#: Every VOC defect that a plain load survives with the one class ``cat`` of the test model (no class
-#: list, no merge option, no error, no second spelling of the class).
-VOC_DEFECTS = [c for c in CASES if c.build.fmt == "voc" and not (c.error or c.class_names or c.merge_case)
-               and all(f[0] != APART for f in c.findings)]
-
-
-def _mixed_voc(root: Path, cases: list = IMAGE_DEFECTS) -> Path:
-    """One VOC folder holding the defects of ``cases`` (VOC cases of the corpus) and one good image."""
-    for sub in ("Annotations", "JPEGImages"):
-        (root / sub).mkdir(parents=True)
-    for i, case in enumerate(cases):
-        one = case.build(root.parent / f"case{i}")
-        for sub in ("Annotations", "JPEGImages"):
-            for file in (one / sub).iterdir():
-                name = file.name if file.stem == "good" and i == 0 else f"c{i}_{file.name}"
-                if file.stem == "good" and i:
-                    continue
-                target = root / sub / name
-                if file.is_symlink():
-                    target.symlink_to(target.name)
-                elif file.is_dir():
-                    target.mkdir()
-                else:
-                    text = file.read_bytes()
-                    if sub == "Annotations":
-                        text = text.replace(b"<filename>bad", f"<filename>c{i}_bad".encode())
-                    target.write_bytes(text)
-    return root
+VOC_DEFECTS = mixable(CASES, "voc")
 
 
 def _ssdzoo(*args, env) -> subprocess.CompletedProcess:
@@ -116,7 +91,7 @@ def _ssdzoo(*args, env) -> subprocess.CompletedProcess:
 
 
 def test_cli_check_data_reports_every_image_defect_without_a_traceback(tmp_path, cli_env):
-    root = _mixed_voc(tmp_path / "mixed")
+    root = mix_voc(tmp_path / "mixed", IMAGE_DEFECTS)
     proc = _ssdzoo("check-data", root, "--format", "voc", env=cli_env)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "c0_bad.jpg: image file is empty (image skipped)" in proc.stdout
@@ -135,7 +110,7 @@ def model_file(tmp_path_factory) -> Path:
 
 
 def test_cli_predict_and_eval_go_on_past_unreadable_images(tmp_path, model_file, cli_env):
-    root = _mixed_voc(tmp_path / "mixed", VOC_DEFECTS)
+    root = mix_voc(tmp_path / "mixed", VOC_DEFECTS)
     images = root / "JPEGImages"
     proc = _ssdzoo("predict", model_file, images, "--out", tmp_path / "pred", "--score", "0.9", env=cli_env)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -161,27 +136,70 @@ def test_cli_predict_and_eval_go_on_past_unreadable_images(tmp_path, model_file,
     assert proc.stderr.strip().splitlines()[-1].startswith("ssdzoo predict: error: none of the 2 images")
 
 
-@pytest.mark.slow
-def test_cli_train_takes_two_steps_over_every_voc_defect_without_a_traceback(tmp_path, cli_env):
-    """All VOC defects in one folder: 2 steps of training, and the counts and the list of what was left out."""
-    root = _mixed_voc(tmp_path / "mixed", VOC_DEFECTS)
-    (root / "ImageSets" / "Main").mkdir(parents=True)
-    stems = "".join(f"{p.stem}\n" for p in (root / "Annotations").iterdir())
-    (root / "ImageSets" / "Main" / "all.txt").write_text(stems)  # a split of every file
-    # what the corpus expects of the folder: each case's own image and box, less the shared good one
-    records = 1 + sum(c.records - 1 for c in VOC_DEFECTS)
-    boxes = 1 + sum(c.boxes - 1 for c in VOC_DEFECTS)
-    skipped = sorted(f"c{i}_{Path(f[1]).stem}" for i, c in enumerate(VOC_DEFECTS) for f in c.findings
-                     if f[0] == SKIPPED)
-    proc = _ssdzoo("train", "--backbone", "small", "--head-width", "0.25", "--data", root, "--format", "voc",
-                   "--train-split", "all", "--val-split", "none", "--test-split", "all", "--epochs", "1",
-                   "--steps-per-epoch", "2", "--batch-size", "2", "--warmup-steps", "0", "--precise-bn", "0",
-                   "--out", tmp_path / "run", env=cli_env)
+def _clean(proc: subprocess.CompletedProcess, code: int = 0) -> str:
+    """The run's stdout and stderr, once its exit status is ``code`` and neither holds a traceback."""
     text = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "Traceback" not in text, text[-3000:]
-    dropped = sum(f[0] == DROPPED for c in VOC_DEFECTS for f in c.findings)
-    assert f"dropped {dropped} boxes, skipped {len(skipped)} images" in text, text[-3000:]
+    assert proc.returncode == code and "Traceback" not in text, text[-3000:]
+    return text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", sorted(MIXERS))
+def test_cli_check_train_predict_eval_over_every_defect_of_a_format(tmp_path, cli_env, fmt):
+    """Every defect of a format in one dataset: check-data, 2 steps of training, predict and eval of the
+    trained model, each with the corpus's counts and list of what was left out."""
+    cases = mixable(ALL_CASES, fmt)
+    data = MIXERS[fmt](tmp_path / "mixed", cases)
+    records = 1 + sum(c.records - 1 for c in cases)  # each case's own image and box, less the shared good one
+    boxes = 1 + sum(c.boxes - 1 for c in cases)
+    skipped = sorted(f"c{i}" for i, c in enumerate(cases) for f in c.findings if f[0] == SKIPPED)
+    dropped = sum(f[0] == DROPPED for c in cases for f in c.findings)
+    warned = sum(f[0] not in (DROPPED, SKIPPED) for c in cases for f in c.findings)  # kept, clipped, turned
+
+    text = _clean(_ssdzoo("check-data", data, "--format", fmt, env=cli_env))
+    assert re.search(rf"images: \d+ annotated, {records} kept\n  objects: \d+ annotated, {boxes} kept\n"
+                     rf"  errors: {dropped + len(skipped)} .*, warnings: {warned}\n", text), text
+    assert sorted(case_of(line) for line in text.splitlines() if line.endswith("(image skipped)")) == skipped
+    assert sum(line.endswith("(box dropped)") for line in text.splitlines()) == dropped, text
+
+    run = tmp_path / "run"
+    text = _clean(_ssdzoo("train", "--backbone", "small", "--head-width", "0.25", "--data", data, "--format", fmt,
+                          "--train-split", SPLIT, "--val-split", "none", "--test-split", SPLIT, "--epochs", "1",
+                          "--steps-per-epoch", "2", "--batch-size", "2", "--warmup-steps", "0", "--precise-bn", "0",
+                          "--out", run, env=cli_env))
+    for count, words in ((dropped, "dropped {} box"), (len(skipped), "skipped {} image")):  # the load's warning
+        assert (words.format(count) in text) == bool(count), text[-3000:]
     assert f"({records} images)" in text and re.search(rf"\*\*mAP\*\* \|\s+{boxes} \|", text), text[-3000:]
-    lines = (tmp_path / "run" / "skipped-all.txt").read_text().splitlines()  # the whole list, one problem a line
-    assert sorted(Path(line.split(":")[0]).stem for line in lines if line.endswith("(image skipped)")) == skipped
+    lines = (run / f"skipped-{SPLIT}.txt").read_text().splitlines() if skipped or dropped else []
+    assert sorted(case_of(line) for line in lines if line.endswith("(image skipped)")) == skipped
     assert sum(line.endswith("(box dropped)") for line in lines) == dropped
+
+    images = images_of(fmt, data)
+    _clean(_ssdzoo("predict", run / "last.keras", images, "--out", tmp_path / "pred", "--score", "0.9", env=cli_env))
+    found = json.loads((tmp_path / "pred" / "detections.json").read_text())
+    unread = (tmp_path / "pred" / "skipped.txt")
+    unread = unread.read_text().splitlines() if unread.exists() else []
+    pictures = [p for p in images.iterdir() if p.suffix not in (".csv", ".json", ".txt", ".yaml")]
+    assert len(found) + len(unread) == len(pictures) and str(images / "good.jpg") in found
+
+    text = _clean(_ssdzoo("eval", run / "last.keras", data, "--format", fmt, "--split", SPLIT, "--out", tmp_path / "ev",
+                          env=cli_env))
+    assert re.search(rf"\*\*mAP\*\* \|\s+{boxes} \|", text), text
+    report = (tmp_path / "ev" / "eval.md").read_text()
+    assert sorted(case_of(line) for line in report.splitlines() if line.startswith("- ")) == skipped, report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in CASES if c.error], ids=[c.name for c in CASES if c.error])
+def test_cli_refuses_an_annotation_file_it_cannot_read_in_one_line(tmp_path, cli_env, model_file, case):
+    """An annotation file that is not its format at all: check-data, train and eval each exit 2 with one
+    line naming the file (predict reads no annotation)."""
+    data, fmt = case.build(tmp_path / "data"), case.build.fmt
+    for args in (("check-data", data, "--format", fmt),
+                 ("train", "--backbone", "small", "--data", data, "--format", fmt, "--train-split", SPLIT,
+                  "--val-split", "none", "--test-split", SPLIT, "--out", tmp_path / "run"),
+                 ("eval", model_file, data, "--format", fmt, "--split", "")):
+        proc = _ssdzoo(*args, env=cli_env)
+        _clean(proc, code=2)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"ssdzoo {args[0]}: error: ") and re.search(case.error, last), proc.stderr

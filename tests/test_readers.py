@@ -13,6 +13,7 @@ from ssdzoo.data import (
     Dataset,
     DataWarning,
     Record,
+    check,
     convert,
     detect_format,
     load,
@@ -113,6 +114,20 @@ def test_read_yolo_denormalises_with_the_image_header_size(tmp_path, make_image)
     assert len(y.labels) == 0  # no label file: an image without boxes
     assert (y.width, y.height) == (20, 10)  # from the image header
     assert detect_format(tmp_path) == "yolo"
+
+
+def test_a_yolo_label_file_without_its_image_is_a_skipped_image_and_other_text_files_are_not(tmp_path, make_image):
+    make_image(tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "b.txt").write_text("0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n")  # its image b.jpg is not there
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    (tmp_path / "train.txt").write_text("a.jpg\n")  # a list of images
+    (tmp_path / "README.txt").write_text("Exported from a labelling tool.\n")
+    (tmp_path / "notes.txt").mkdir()
+    report = check(tmp_path, "yolo")
+    assert [str(f) for f in report.findings] == [
+        f"{tmp_path / 'b.txt'}: image file missing (no image named 'b' for this label file) (image skipped)"]
+    assert (report.num_images, report.num_records, report.class_counts) == (2, 1, {"cat": 2, "dog": 1})
 
 
 def test_read_csv_with_and_without_header(tmp_path, make_image):

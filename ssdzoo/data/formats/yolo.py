@@ -14,6 +14,7 @@ import yaml
 
 from ssdzoo.utils.images import IMAGE_SUFFIXES, image_files, inspect_image
 
+from ..check import SKIPPED, Finding
 from ..records import Dataset
 from .base import NAMES_FILES, Layout, Parsed, RawImage, RawObject, names_file, read_names, read_text
 from .output import copy_images, write_lines
@@ -38,6 +39,31 @@ def _image(image: Path, txt: Path, id_names: list[str], names_source: str) -> Ra
                        f"({len(id_names)} classes)")
         raw.objects.append(RawObject(i, name, tokens[1:5], problem=problem))
     return raw
+
+
+def _is_label_file(txt: Path) -> bool:
+    """Whether a ``.txt`` path is a file that reads as YOLO labels: empty, or its first word a class
+    id (not a class-names file, nor a list of images or notes; one it cannot read is none)."""
+    try:
+        words = txt.read_text(encoding="utf-8-sig", errors="replace").split(maxsplit=1)
+    except OSError:  # a folder, a link loop, no permission
+        return False
+    return txt.name not in NAMES_FILES and (not words or words[0].isdigit())
+
+
+def _with_orphans(raws: list[RawImage], label_dirs: set[Path], id_names: list[str], names_source: str
+                  ) -> list[RawImage]:
+    """``raws`` and the label files of ``label_dirs`` that none of them has, each an image skipped
+    as missing (its boxes counted, not lost unsaid)."""
+    used = {Path(raw.source) for raw in raws}
+    orphans = []
+    for txt in sorted(t for folder in label_dirs for t in folder.glob("*.txt") if t not in used):
+        if _is_label_file(txt):
+            raw = _image(txt.with_suffix(""), txt, id_names, names_source)
+            raw.findings.append(Finding(str(txt), f"image file missing (no image named {txt.stem!r} "
+                                        "for this label file)", action=SKIPPED))
+            orphans.append(raw)
+    return raws + orphans
 
 
 def _images_in(folder: Path, recursive: bool = False) -> list[Path]:
@@ -113,7 +139,9 @@ def _parse_yaml(file: Path, split: str | None) -> Parsed:
     id_names = _yaml_names(file, data["names"])
     splits = [split] if split else [s for s in _SPLITS if data.get(s)]
     images = list(dict.fromkeys(p for s in splits for p in _split_images(file, data, s)))
-    return Parsed([_image(p, _label_file(p), id_names, file.name) for p in images], id_names)
+    raws = [_image(p, _label_file(p), id_names, file.name) for p in images]
+    label_dirs = {Path(raw.source).parent for raw in raws if Path(raw.source).is_file()}
+    return Parsed(_with_orphans(raws, label_dirs, id_names, file.name), id_names)
 
 
 def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> Parsed:
@@ -122,7 +150,8 @@ def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> P
     Each label ``.txt`` line is ``class x_center y_center width height``, normalised to the
     image size read from the image header; class ids index ``names`` of the YAML, else
     ``classes.txt`` or ``obj.names``. Darknet folders: ``images/[split/]`` and
-    ``labels/[split/]`` (or both in one folder).
+    ``labels/[split/]`` (or both in one folder). A label file that no image has is an image
+    skipped ("image file missing"), its boxes counted.
     """
     yaml_file = _yaml_file(root)
     if yaml_file:
@@ -140,8 +169,9 @@ def parse(root: Path, split: str | None, class_names: Sequence[str] | None) -> P
         image_dir, label_dir = image_dir / split, label_dir / split
         if not image_dir.is_dir():
             raise ValueError(f"split folder {image_dir} does not exist")
-    return Parsed([_image(p, label_dir / f"{p.stem}.txt", id_names, names_source)
-                   for p in _images_in(image_dir)], id_names)
+    raws = [_image(p, label_dir / f"{p.stem}.txt", id_names, names_source) for p in _images_in(image_dir)]
+    return Parsed(_with_orphans(raws, {label_dir} if label_dir.is_dir() else set(), id_names, names_source),
+                  id_names)
 
 
 def detect(path: Path) -> bool:
