@@ -59,9 +59,11 @@ def _option(text: str) -> tuple[str, str]:
 #: Help beyond the default for flags that need it.
 _HELP = {"anchors": "default (the paper's), auto (fitted to the training boxes, as `ssdzoo anchors` "
                     "suggests) or an AnchorConfig JSON file (default default)",
-         "deterministic": "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism, and "
-                          "TF_ENABLE_ONEDNN_OPTS=0): with the same --seed, data and machine a run, even one "
-                          "killed and resumed, ends with the same weights; slower on CPU (default False)"}
+         "deterministic": "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism, "
+                          "TF_ENABLE_ONEDNN_OPTS=0, one inter-op thread): with the same --seed, data and "
+                          "machine, runs (also killed and resumed ones) mostly end with the same weights; a "
+                          "rare difference in the last bits is left, which training then amplifies; slower "
+                          "on CPU (default False)"}
 
 
 def _add_flags(p: argparse.ArgumentParser) -> None:

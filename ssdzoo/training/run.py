@@ -107,6 +107,28 @@ def without_onednn() -> None:
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 
 
+def one_op_at_a_time() -> None:
+    """Run a deterministic run's ops one at a time (one inter-op thread; a warning if too late).
+
+    TensorFlow's CPU ``AddN`` sums into an input buffer it may reuse and moves that input to the
+    front, so with 3 or more inputs the order of the additions, and the last bits, depend on
+    which buffers other ops still hold when it runs (shown in isolation); this model's gradients
+    have 3-input sums at every BatchNormalization layer and at each feature map feeding a head.
+    One inter-op thread takes that thread timing out; each op still uses every core. Cost and
+    effect measured in tests/test_determinism.py: no slower here, and not shown to be the
+    source left there (rare: the runs without it were exact too on the day)."""
+    import tensorflow as tf
+
+    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow has run ops already in this process
+        print("warning: deterministic: TensorFlow's runtime is started already with several inter-op threads, "
+              "whose timing may change the last bits of a sum from run to run; call "
+              "tf.config.threading.set_inter_op_parallelism_threads(1) before any TensorFlow op")
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Run a training job end to end; returns the summary written into ``report.md``.
 
@@ -119,6 +141,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     from ssdzoo.training.distribute import is_chief, make_strategy, precision_policy
 
+    if config.deterministic:
+        one_op_at_a_time()
     strategy = make_strategy(config.distribute)  # before any other TensorFlow op (multi-worker needs it)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"batch_size {config.batch_size} is the global batch: it must split evenly over "
