@@ -1,6 +1,6 @@
 """Scale-out options of ``ssdzoo train``: ``--time-budget`` (and the revisable schedule it drives),
-``--distribute`` (mirrored on 2 logical CPUs; two real worker processes on localhost: one step in
-the default suite, the loss curve and a killed worker under ``-m slow``),
+``--distribute`` (two real worker processes on localhost: one step in the default suite; mirrored on
+2 logical CPUs, the loss curves and a killed worker under ``-m slow``),
 ``--mixed-precision`` and the checks of the new flags."""
 
 import csv
@@ -192,6 +192,7 @@ def assert_one_device_curve(curve: np.ndarray, reference: np.ndarray) -> None:
         assert curve[step] == pytest.approx(reference[step], rel=rtol), (step, curve, reference)
 
 
+@pytest.mark.slow  # ~55 s: the one-step two-worker run below covers distributed training in the default suite
 def test_mirrored_on_two_logical_cpus_trains_with_the_global_batch(mirrored_run):
     results = json.loads((mirrored_run / "results.json").read_text())
     assert (results["replicas"], results["distribute"], results["steps"]) == (2, "mirrored", 2)
