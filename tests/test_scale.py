@@ -241,23 +241,22 @@ def _kill(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _two_workers(tmp_path: Path, cli_env: dict, args: Callable[[Path], list[str]]) -> list[str]:
-    """Run two workers to the end (``args(out)``: their arguments, worker i writing to ``out<i>``);
-    assert both exit 0 and return their logs."""
-    procs = _start_workers(tmp_path, "worker", lambda i: args(tmp_path / f"out{i}"), cli_env)
+def _two_workers(tmp_path: Path, cli_env: dict, args: Callable[[int], list[str]], tag: str = "worker") -> list[str]:
+    """Run two workers to the end (``args(i)``: worker i's arguments); assert both exit 0, return their logs."""
+    procs = _start_workers(tmp_path, tag, args, cli_env)
     try:
         codes = _wait(procs, 900)
     finally:
         _kill(procs)
-    logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
-    assert codes == [0, 0], [log[-2000:] for log in logs]
+    logs = [(tmp_path / f"{tag}-{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], [log[-3000:] for log in logs]
     return logs
 
 
 def test_two_workers_on_localhost_train_one_step_and_only_the_chief_writes(tiny_voc, tmp_path, cli_env):
-    _two_workers(tmp_path, cli_env, lambda out: tiny_args(
-        tiny_voc, out, "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1", "--eval-every", "0",
-        "--distribute", "multiworker"))
+    _two_workers(tmp_path, cli_env, lambda i: tiny_args(
+        tiny_voc, tmp_path / f"out{i}", "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1",
+        "--eval-every", "0", "--distribute", "multiworker"))
     results = json.loads((tmp_path / "out0" / "results.json").read_text())
     assert (results["replicas"], results["distribute"], results["steps"]) == (2, "multiworker", 1)
     assert len(losses(tmp_path / "out0")) == 1
@@ -268,8 +267,8 @@ def test_two_workers_on_localhost_train_one_step_and_only_the_chief_writes(tiny_
 @pytest.mark.slow  # two TensorFlow processes on 2 shared cores: about 2 minutes
 def test_two_workers_on_localhost_give_the_one_device_curve_and_only_the_chief_writes(
         tiny_voc, tmp_path, cli_env, mirrored_run, one_device_run):
-    logs = _two_workers(tmp_path, cli_env, lambda out: curve_args(
-        tiny_voc, out, "--distribute", "multiworker", "--eval-every", "1"))
+    logs = _two_workers(tmp_path, cli_env, lambda i: curve_args(
+        tiny_voc, tmp_path / f"out{i}", "--distribute", "multiworker", "--eval-every", "1"))
     out = tmp_path / "out0"
     assert json.loads((out / "results.json").read_text())["replicas"] == 2
     assert json.loads((out / "state.json").read_text())["step"] == 2  # results.json: best.keras's step
@@ -309,13 +308,7 @@ def test_a_worker_killed_mid_epoch_and_both_resumed_finish_the_run_from_the_step
     state = json.loads((out / "state.json").read_text())
     assert state["step"] in (2, 4), state  # the chief may have finished the epoch's step 4 before it noticed
 
-    procs = _start_workers(tmp_path, "resumed", args("--resume"), cli_env)
-    try:
-        codes = _wait(procs, 900)
-    finally:
-        _kill(procs)
-    logs = [(tmp_path / f"resumed-{i}.log").read_text() for i in range(2)]
-    assert codes == [0, 0], [log[-3000:] for log in logs]
+    logs = _two_workers(tmp_path, cli_env, args("--resume"), tag="resumed")
     assert f"step {state['step']}" in logs[0]
     assert json.loads((out / "results.json").read_text())["steps"] == 8
     with open(out / "log.csv") as f:
