@@ -27,22 +27,29 @@ sys.path.insert(0, ROOT)
 
 from ssdzoo.utils.machine import cpu_description  # noqa: E402
 
+#: The paper's zoom-out (canvas up to 4x the image, half the images): every recipe before the ablation had it.
+ZOOM4 = ["--zoom-out", "4"]
 #: The recipe before the learning issue: paper head, zero class bias, 300 warm-up steps, stored BN statistics.
-PREVIOUS = ["--head-norm", "none", "--prior-probability", "none", "--warmup-steps", "300", "--precise-bn", "0"]
+PREVIOUS = ["--head-norm", "none", "--prior-probability", "none", "--warmup-steps", "300", "--precise-bn", "0",
+            *ZOOM4]
 VARIANTS = {
     "previous": PREVIOUS,
     "previous + BN head": [*PREVIOUS, "--head-norm", "batch"],
     "previous + prior 0.01": [*PREVIOUS, "--prior-probability", "0.01"],
     "previous + warm-up 50": [*PREVIOUS, "--warmup-steps", "50"],
     "previous + precise BN": [*PREVIOUS, "--precise-bn", "10"],
-    "recipe": [],  # examples/bccd_demo.toml as committed: all four above together
+    "recipe, zoom-out 4": ZOOM4,  # all four above together
+    "recipe, zoom-out 4 + EMA + cosine": [*ZOOM4, "--ema", "--schedule", "cosine"],
+    "recipe, zoom-out 4 + GIoU": [*ZOOM4, "--box-loss", "giou"],
+    "recipe, zoom-out 4 + anchors auto": [*ZOOM4, "--anchors", "auto"],  # fitted to the augmented training boxes
+    "recipe": [],  # examples/bccd_demo.toml as committed: the above without the zoom-out (crop and flip only)
     "recipe + EMA": ["--ema"],
     "recipe + cosine": ["--schedule", "cosine"],
     "recipe + EMA + cosine": ["--ema", "--schedule", "cosine"],
     "recipe + mosaic 0.5": ["--mosaic", "0.5"],
     "recipe + GIoU": ["--box-loss", "giou"],
     "recipe + focal": ["--loss", "focal"],
-    "recipe + anchors auto": ["--anchors", "auto"],  # anchor scales and ratios fitted to the augmented training boxes
+    "recipe + anchors auto": ["--anchors", "auto"],
     "recipe, lite head": ["--head", "lite"],  # SSDLite's separable head (the export issue's int8 target)
 }
 DATA = ["data/BCCD", "data/Composite"]

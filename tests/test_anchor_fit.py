@@ -225,3 +225,15 @@ def test_train_with_auto_anchors_records_them_in_the_model_and_the_report(tiny_v
             f"{[list(r) for r in suggested.aspect_ratios]}; training boxes with an anchor at IoU >= 0.5: "
             f"{results['anchor_coverage']:.1%} (default anchors {results['anchor_coverage_default']:.1%})"
             ) in (out / "report.md").read_text()
+
+
+
+def test_the_augmented_boxes_follow_trainings_zoom_out():
+    """``--zoom-out 1`` (no canvas) draws no box much smaller than annotated: the 10th percentile
+    of box sides is well above that of the paper's 4x zoom-out, which shrinks half the images."""
+    val = load(str(Path(__file__).parents[1] / "data" / "BCCD"), format="voc", split="val")
+    sides = {}
+    for zoom_out in (1.0, 4.0):
+        boxes, _ = augmented_boxes(val, 2, zoom_out=zoom_out)
+        sides[zoom_out] = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    assert np.quantile(sides[1.0], 0.1) > 1.3 * np.quantile(sides[4.0], 0.1)

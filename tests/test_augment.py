@@ -148,3 +148,25 @@ def test_the_box_geometry_alone_gives_the_boxes_of_the_full_augmentation(image):
         np.testing.assert_array_equal(geometry_labels.numpy(), labels.numpy())
         changed += not np.array_equal(window.numpy(), A.FULL_WINDOW)
     assert changed >= 3  # the seeds do zoom, crop or flip
+
+
+@pytest.mark.parametrize("zoom_out", [1.0, 2.0])
+def test_zoom_out_bounds_the_canvas(zoom_out):
+    """``zoom_out`` caps the canvas at that many image sides; 1 never zooms out (crop and flip only)."""
+    canvases = []
+    for i in range(40):
+        window, _, _ = A.ssd_geometry(BOXES, LABELS, seed(i), zoom_out)
+        x1, y1, x2, y2 = window.numpy()
+        canvases.append(max(abs(x2 - x1), abs(y2 - y1)))
+    assert max(canvases) <= zoom_out + 1e-6
+    if zoom_out == 1.0:
+        assert min(canvases) < 1.0  # the crop still zooms in
+    else:
+        assert max(canvases) > 1.2  # some windows do zoom out
+
+
+def test_pipeline_refuses_a_zoom_out_below_one():
+    from ssdzoo.data.tfdata import pipeline
+
+    with pytest.raises(ValueError, match="zoom_out"):
+        pipeline([], anchors=np.zeros((1, 4), np.float32), input_size=300, zoom_out=0.5)

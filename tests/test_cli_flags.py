@@ -19,6 +19,7 @@ BAD_TRAIN_FLAGS = [
     (["--batch-size", "0"], r"batch_size must be an integer >= 1, got 0"),
     (["--batch-size", "-3"], r"batch_size must be an integer >= 1, got -3"),
     (["--batch-size", "x"], r"argument --batch-size: invalid int value: 'x'"),
+    (["--zoom-out", "0.5"], r"zoom_out is a canvas/image ratio >= 1 \(1 = off\), got 0.5"),
     (["--batch-size", ""], r"argument --batch-size: invalid int value: ''"),
     (["--epochs", "0"], r"epochs must be an integer >= 1, got 0"),
     (["--epochs", "2.5"], r"argument --epochs: invalid int value: '2.5'"),

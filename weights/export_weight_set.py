@@ -35,6 +35,9 @@ def main() -> None:
     model.save_weights(weights_path)
     test = ssdzoo.data.load(args.data, format=args.format, split=args.split)
     result = ssdzoo.evaluate(model, test, coco=False)
+    # every architecture field that is not the default (head, head_norm, anchors...): the
+    # manifest entry must rebuild exactly this model
+    arch = {k: v for k, v in model.arch.non_default().items() if k not in ("num_classes", "class_names")}
     entry = {
         "name": args.name,
         "backbone": model.backbone_name,
@@ -43,6 +46,7 @@ def main() -> None:
         "classes": model.class_names,
         "input_size": model.input_size,
         "head_width": model.head_width,
+        **{k: v for k, v in arch.items() if k not in ("backbone", "backbone_options")},
         "file": file,
         "sha256": _file_hash(weights_path, "sha256"),
         "map": {"value": round(result.map, 4), "metric": "VOC07 11-point mAP@0.5",

@@ -58,7 +58,9 @@ def anchors(args: argparse.Namespace) -> int:
         dataset = load(args.path, args.format, args.split, _class_names(args.classes), check_images=False)
     if args.augment_passes < 0:
         raise ValueError(f"--augment-passes must be >= 0, got {args.augment_passes}")
-    advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes)
+    if not args.zoom_out >= 1:
+        raise ValueError(f"--zoom-out is a canvas/image ratio >= 1 (1 = off), got {args.zoom_out}")
+    advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes, args.zoom_out)
     print(f"{sum(len(r.labels) for r in dataset)} boxes in {len(dataset)} images, input {args.input_size} px; "
           f"a box is covered when its best anchor IoU >= {POSITIVE_IOU}")
     print(f"fitted to {advice.fitted_to}: {len(advice.labels)} boxes" + (
@@ -143,6 +145,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"fit the boxes that this many passes of the training augmentation give (zoom-out, "
                         f"crop, flip; seed 0), as `train --anchors auto` does (default {DEFAULT_PASSES}); "
                         f"0: the boxes as annotated")
+    p.add_argument("--zoom-out", type=float, default=4.0,
+                   help="the training run's --zoom-out (largest zoom-out canvas; 1 = off; default 4)")
     p.add_argument("--out", help="write the suggested AnchorConfig as JSON here")
     p.set_defaults(func=anchors)
 

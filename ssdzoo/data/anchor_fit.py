@@ -193,7 +193,7 @@ def _fit_scales(sample: np.ndarray, side: np.ndarray, ratios: tuple[tuple[float,
 
 
 def advise_anchors(dataset: Dataset, current: AnchorConfig, input_size: int = 300,
-                   clusters: int = 6, augment_passes: int = 0) -> AnchorAdvice:
+                   clusters: int = 6, augment_passes: int = 0, zoom_out: float = 4.0) -> AnchorAdvice:
     """Coverage of ``current`` anchors on the dataset's boxes and a better-fitting ``AnchorConfig``.
 
     Args:
@@ -204,12 +204,13 @@ def advise_anchors(dataset: Dataset, current: AnchorConfig, input_size: int = 30
         augment_passes: 0 fits the boxes as annotated; ``n`` fits the boxes that ``n`` passes
             of the training augmentation give (:func:`~ssdzoo.data.training_boxes.augmented_boxes`,
             seed 0), which are the boxes the encoder matches anchors to in training.
+        zoom_out: the training augmentation's largest zoom-out (``TrainConfig.zoom_out``).
     """
     if clusters < 1:
         raise ValueError(f"clusters must be >= 1, got {clusters}")
     if augment_passes:
-        boxes, labels = augmented_boxes(dataset, augment_passes, seed=0)
-        fitted_to = f"the augmented boxes ({augment_passes} x each record, seed 0)"
+        boxes, labels = augmented_boxes(dataset, augment_passes, seed=0, zoom_out=zoom_out)
+        fitted_to = f"the augmented boxes ({augment_passes} x each record, seed 0, zoom-out up to {zoom_out:g}x)"
     else:
         boxes, labels = normalised_boxes(dataset)
         fitted_to = "the annotated boxes"

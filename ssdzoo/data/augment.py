@@ -288,16 +288,19 @@ def _split_seed(seed):
     return tf.unstack(tf.random.experimental.stateless_split(seed, 4))
 
 
-def ssd_geometry(boxes: TensorLike, labels: TensorLike,
-                 seed: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+def ssd_geometry(boxes: TensorLike, labels: TensorLike, seed: TensorLike,
+                 zoom_out: float = 4.0) -> tuple[TensorLike, TensorLike, TensorLike]:
     """The geometric part of :func:`ssd_augment` for the same ``seed``: zoom-out, SSD crop and flip.
+
+    ``zoom_out`` is the largest canvas side / image side of the zoom-out (the paper's 4, drawn
+    with probability 0.5); 1 turns it off.
 
     Needs no pixels, so it can draw the boxes that training sees (e.g. to fit anchors to them).
     Returns (the composed window ``(4,)`` in the source image's normalised coordinates, kept
     boxes ``(K, 4)`` normalised x1y1x2y2 in [0, 1] of the output image, their labels ``(K,)``).
     """
     _, expand_seed, crop_seed, flip_seed = _split_seed(seed)
-    window = sample_expand(expand_seed)
+    window = sample_expand(expand_seed, max_ratio=zoom_out, prob=0.5 if zoom_out > 1 else 0.0)
     boxes = window_boxes(boxes, window)
     crop = sample_crop(boxes, crop_seed)
     boxes, labels = crop_boxes(boxes, labels, crop)
@@ -307,11 +310,11 @@ def ssd_geometry(boxes: TensorLike, labels: TensorLike,
 
 
 def ssd_augment(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: TensorLike,
-                out_size: TensorLike) -> tuple[TensorLike, TensorLike, TensorLike]:
+                out_size: TensorLike, zoom_out: float = 4.0) -> tuple[TensorLike, TensorLike, TensorLike]:
     """The full SSD training augmentation of an RGB image and its normalised x1y1x2y2 boxes.
 
-    Zoom-out, SSD crop, horizontal flip and resize to ``out_size`` = (height, width) in a single
-    resampling, then photometric distortion.
+    Zoom-out (canvas up to ``zoom_out`` times the image, 1 = off), SSD crop, horizontal flip and
+    resize to ``out_size`` = (height, width) in a single resampling, then photometric distortion.
 
     ``image`` may be uint8 or float 0-255. The colour steps are per-pixel, so they are applied
     at the output size (cost independent of the source size) and to the image pixels only:
@@ -320,7 +323,7 @@ def ssd_augment(image: TensorLike, boxes: TensorLike, labels: TensorLike, seed: 
     Returns (image ``(*out_size, 3)`` float32 0-255, boxes ``(K, 4)`` normalised x1y1x2y2 in
     [0, 1], labels ``(K,)``).
     """
-    window, boxes, labels = ssd_geometry(boxes, labels, seed)
+    window, boxes, labels = ssd_geometry(boxes, labels, seed, zoom_out)
     image = _resample(image, window, out_size)
     outside = image < 0.0
     image = photometric_distort(tf.maximum(image, 0.0), _split_seed(seed)[0])

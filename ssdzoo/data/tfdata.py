@@ -99,7 +99,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
              augment: bool = False, shuffle: bool | None = None, seed: int | None = 0,
              cache: bool = False, drop_remainder: bool | None = None,
              repeat: bool = False, mosaic: float = 0.0, mixup: float = 0.0,
-             skip: int = 0) -> tf.data.Dataset:
+             zoom_out: float = 4.0, skip: int = 0) -> tf.data.Dataset:
     """Batches of ``(images, targets)`` for training (``augment=True``) or evaluation.
 
     Args:
@@ -123,6 +123,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
             (:func:`ssdzoo.data.mix.mosaic`), after the per-image augmentation.
         mixup: probability that an image is blended with another one of its batch
             (:func:`ssdzoo.data.mix.mixup`), after the mosaic.
+        zoom_out: largest zoom-out of the SSD augmentation (canvas side / image side; 1 = off).
         skip: batches of the stream to leave out, so that a resumed run sees the batches it
             would have seen uninterrupted; only paths (and, with ``cache``, decoded images) go
             through the skipped part, not augmentation.
@@ -132,6 +133,8 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
         ``(B, A, 5)`` float32.
     """
     anchors, size = _resolve(model, anchors, input_size)
+    if not zoom_out >= 1.0:
+        raise ValueError(f"pipeline: zoom_out is a canvas/image ratio >= 1 (1 = off), got {zoom_out}")
     for name, prob in (("mosaic", mosaic), ("mixup", mixup)):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"pipeline: {name} is a probability in [0, 1], got {prob}")
@@ -159,7 +162,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
 
         def prepare(example, element_seed):
             image, boxes, labels = example
-            return aug.ssd_augment(image, boxes, labels, element_seed, size)
+            return aug.ssd_augment(image, boxes, labels, element_seed, size, zoom_out)
     else:
         def prepare(image, boxes, labels):
             image = aug.resize(image, size)

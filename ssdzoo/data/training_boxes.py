@@ -39,21 +39,23 @@ def _normalised(dataset: Dataset) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 @functools.cache
-def _geometry():
-    """:func:`~ssdzoo.data.augment.ssd_geometry` as one traced graph for every record (traced once per process)."""
+def _geometry(zoom_out: float):
+    """:func:`~ssdzoo.data.augment.ssd_geometry` as one traced graph for every record (once per zoom-out)."""
     import tensorflow as tf
 
     from .augment import ssd_geometry
 
-    return tf.function(ssd_geometry, input_signature=[
+    return tf.function(functools.partial(ssd_geometry, zoom_out=zoom_out), input_signature=[
         tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None,), tf.int32), tf.TensorSpec((2,), tf.int64)])
 
 
-def augmented_boxes(dataset: Dataset, passes: int = DEFAULT_PASSES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def augmented_boxes(dataset: Dataset, passes: int = DEFAULT_PASSES, seed: int = 0,
+                    zoom_out: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """The boxes ``passes`` augmented passes over ``dataset`` give: ``(N, 4)`` normalised x1y1x2y2 and ``(N,)`` labels.
 
     Each record is augmented ``passes`` times with seeds drawn from ``seed`` (the same boxes for
-    the same arguments); records without boxes are left out, as the crop sampler needs one.
+    the same arguments) and training's ``zoom_out``; records without boxes are left out, as the
+    crop sampler needs one.
     """
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
@@ -61,7 +63,7 @@ def augmented_boxes(dataset: Dataset, passes: int = DEFAULT_PASSES, seed: int = 
     if not records:
         raise ValueError("the dataset has no boxes to fit anchors to")
     seeds = np.random.default_rng(seed).integers(-2**63, 2**63 - 1, (passes, len(records), 2), dtype=np.int64)
-    geometry = _geometry()
+    geometry = _geometry(float(zoom_out))
     drawn = [geometry(boxes, labels, seeds[p, k])[1:] for p in range(passes)
              for k, (boxes, labels) in enumerate(records)]
     return (np.concatenate([b.numpy() for b, _ in drawn]).astype(np.float64),

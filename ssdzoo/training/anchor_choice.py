@@ -31,7 +31,8 @@ def check_anchors_setting(value: str) -> None:
     AnchorConfig.from_file(value)
 
 
-def choose_anchors(setting: str, train: Dataset, input_size: int) -> tuple[AnchorConfig | None, dict]:
+def choose_anchors(setting: str, train: Dataset, input_size: int,
+                   zoom_out: float = 4.0) -> tuple[AnchorConfig | None, dict]:
     """The anchors for ``setting`` (``None`` = the paper's) and the facts for the report; prints coverage.
 
     Coverage is the share of training boxes whose best anchor IoU is >= 0.5, 0..1; the facts for
@@ -41,7 +42,7 @@ def choose_anchors(setting: str, train: Dataset, input_size: int) -> tuple[Ancho
     ``DEFAULT_PASSES`` augmented passes, seed 0, what training matches).
     """
     if setting == "auto":
-        return _fitted(train, input_size)
+        return _fitted(train, input_size, zoom_out)
     if setting == "default":
         return None, {}
     default, chosen = DEFAULT_ANCHORS[input_size], AnchorConfig.from_file(setting)
@@ -49,14 +50,15 @@ def choose_anchors(setting: str, train: Dataset, input_size: int) -> tuple[Ancho
     if len(chosen.aspect_ratios) != len(sizes):
         raise ValueError(f"{setting}: anchors for {len(chosen.aspect_ratios)} maps; an SSD{input_size} "
                          f"has {len(sizes)}")
-    augmented, _ = augmented_boxes(train, DEFAULT_PASSES, seed=0)
+    augmented, _ = augmented_boxes(train, DEFAULT_PASSES, seed=0, zoom_out=zoom_out)
     shares = [covered_share(augmented, c, sizes, input_size) for c in (default, chosen)]
     return chosen, _report(chosen, f"from {setting}", train, input_size, shares)
 
 
-def _fitted(train: Dataset, input_size: int) -> tuple[AnchorConfig, dict]:
+def _fitted(train: Dataset, input_size: int, zoom_out: float) -> tuple[AnchorConfig, dict]:
     """``auto``: the anchors ``ssdzoo anchors`` suggests for ``train`` and the report's facts."""
-    advice = advise_anchors(train, DEFAULT_ANCHORS[input_size], input_size, augment_passes=DEFAULT_PASSES)
+    advice = advise_anchors(train, DEFAULT_ANCHORS[input_size], input_size, augment_passes=DEFAULT_PASSES,
+                            zoom_out=zoom_out)
     source = f"fitted to {advice.fitted_to} of the training split ({len(advice.labels)} boxes, as `ssdzoo anchors`)"
     return advice.suggested, _report(advice.suggested, source, train, input_size,
                                      [advice.coverage(), advice.coverage(suggested=True)])

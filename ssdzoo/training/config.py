@@ -64,6 +64,7 @@ class TrainConfig:
     out: str = "runs/train"
     mosaic: float = 0.0                 # probability a training image becomes a 4-image mosaic
     mixup: float = 0.0                  # probability a training image is blended with another
+    zoom_out: float = 4.0               # SSD zoom-out: canvas up to this x the image (p 0.5); 1 = off
     time_budget: float | None = None    # minutes of training (fit, incl. validation); the schedule fits it
     distribute: str = "auto"            # auto (all GPUs if >1), none, mirrored, multiworker (TF_CONFIG)
     backup_every: int = 0               # steps between mid-epoch checkpoints (last.keras), 0 = epoch ends only
@@ -166,6 +167,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value <= 1):
                 raise ValueError(f"{name} is a probability in [0, 1], got {value!r}")
+        if not (math.isfinite(self.zoom_out) and self.zoom_out >= 1):
+            raise ValueError(f"zoom_out is a canvas/image ratio >= 1 (1 = off), got {self.zoom_out}")
         for name in ("momentum", "ema_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -187,7 +187,8 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     checkpoints = Checkpoints(config.out, write=chief)
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     state = {}
-    anchors, anchor_facts = (None, {}) if resume else choose_anchors(config.anchors, train_ds, config.input_size)
+    anchors, anchor_facts = (None, {}) if resume else choose_anchors(config.anchors, train_ds,
+                                                                     config.input_size, config.zoom_out)
     with strategy.scope():
         if resume:
             if not checkpoints.exists():
@@ -222,7 +223,7 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         """The augmented training stream from its ``skip``-th batch on: a resumed run goes on with it."""
         return pipeline(train_ds, model, batch_size=config.batch_size, augment=True,
                         seed=config.seed, cache=cache, repeat=True,
-                        mosaic=config.mosaic, mixup=config.mixup, skip=skip)
+                        mosaic=config.mosaic, mixup=config.mixup, zoom_out=config.zoom_out, skip=skip)
 
     replicas, val_batch = strategy.num_replicas_in_sync, config.batch_size
     if validate and replicas > 1:  # every batch must split over the replicas: the last images are dropped
