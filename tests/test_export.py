@@ -409,4 +409,3 @@ def test_export_bad_input_from_the_command_line_has_no_traceback_and_no_output(m
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("ssdzoo export: error: ") and message in lines[0], lines
     assert not out.exists() and not (tmp_path / "out").exists()
-
