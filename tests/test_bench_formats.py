@@ -32,9 +32,11 @@ def test_bench_formats_writes_a_table_per_model_with_map_and_speed(keras_file, t
     assert "onnx fp16: not written by the exporter (onnx supports fp32, int8)" in text
     assert "torch / torchvision not installed" in text
     rows = list(csv.DictReader(open(out / "bench_formats.csv")))
-    assert [(r["format"], r["precision"]) for r in rows] == [("keras", "fp32"), ("onnx", "fp32")]
-    keras, onnx = rows
+    assert [(r["format"], r["precision"]) for r in rows] == [("keras", "fp32"), ("keras", "fp32, uint8 input"),
+                                                             ("onnx", "fp32")]
+    keras, keras_uint8, onnx = rows
     assert abs(float(onnx["map_voc07"]) - float(keras["map_voc07"])) < 0.002
+    assert abs(float(onnx["map_voc07"]) - float(keras_uint8["map_voc07"])) < 1e-4  # same input, same network
     assert all(float(r["ms_b1"]) > 0 and float(r["img_s_b8"]) > 0 for r in rows)
     assert float(onnx["size_mb"]) > 1 and keras["size_mb"] == ""
     assert sorted(p.name for p in out.iterdir()) == ["bench_formats.csv", "bench_formats.md"]  # no artifacts left

@@ -409,3 +409,23 @@ def test_export_bad_input_from_the_command_line_has_no_traceback_and_no_output(m
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("ssdzoo export: error: ") and message in lines[0], lines
     assert not out.exists() and not (tmp_path / "out").exists()
+
+
+# --- the shipped MobileNet (depthwise convolutions, ReLU6, BatchNorm, the lite head) ------------
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    """The shipped MobileNet + lite head BCCD detector (weights/manifest.json)."""
+    return ssdzoo.load_weight_set("bccd_mobilenet_lite")
+
+
+@pytest.mark.parametrize("fmt", ["saved_model", "onnx", "tflite"])
+def test_a_mobilenet_artifact_gives_the_keras_detections_image_by_image(mobilenet, batch, fmt, tmp_path):
+    script = {"saved_model": SAVED_MODEL_SCRIPT, "onnx": ONNX_SCRIPT, "tflite": TFLITE_SCRIPT}[fmt]
+    suffix = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}[fmt]
+    path = ssdzoo.export(mobilenet, tmp_path / f"mobilenet{suffix}", format=fmt)
+    extra = {"image_path": np.array(str(ROOT / "data" / "BCCD" / "JPEGImages" / "BloodImage_00000.jpg"))}
+    out = run_fresh(script, tmp_path, images=batch, path=np.array(str(path)),
+                    **(extra if fmt == "saved_model" else {}))
+    assert list(out["class_names"]) == ["Platelets", "RBC", "WBC"]
+    assert_same_detections(keras_reference(mobilenet, batch), out, mobilenet.input_size)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ssdzoo.deploy.export import as_ssd, export, get_format
-from ssdzoo.deploy.runtime import load_exported
+from ssdzoo.deploy.runtime import artifact_input, load_exported
 from ssdzoo.evaluation.bench import median_seconds
 
 if TYPE_CHECKING:
@@ -100,6 +100,26 @@ def measure(name: str, fmt: str, precision: str, runtime: str, detector: SSD | E
             "ms_b1": ms, "img_s_b8": img_s}
 
 
+class ArtifactInput:
+    """The Keras model given exactly what an artifact gets (each image resized and rounded to uint8):
+    the reference for the artifacts' mAP, apart from the rounding of the input."""
+
+    def __init__(self, model: SSD):
+        self.model, self.class_names = model, model.class_names
+
+    def detect(self, images: ImagesLike, **kwargs) -> list:
+        """``model.detect`` on the artifact input of each image, boxes in that image's pixels."""
+        from ssdzoo.utils.images import load_image
+
+        size = int(self.model.input_size)
+        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
+        loaded = [load_image(x, i) for i, x in enumerate([images] if single else images)]
+        dets = self.model.detect([artifact_input(im, size) for im in loaded], **kwargs)
+        for det, im in zip(dets, loaded, strict=True):
+            det.boxes = det.boxes * np.array([im.shape[1], im.shape[0]] * 2, np.float32) / size
+        return dets
+
+
 def _runtime(fmt: str, threads: int) -> str:
     import tensorflow as tf
 
@@ -149,6 +169,9 @@ def bench_model(model: SSD | str, records: Sequence[Record], *, name: str | None
                 if precision == "fp32":
                     rows.append(measure(label, KERAS, "fp32", _runtime(KERAS, threads), model, scored, images,
                                         repeats))
+                    if scored:  # the artifacts' reference: the same network on their uint8 input
+                        rows.append(measure(label, KERAS, "fp32, uint8 input", _runtime(KERAS, threads),
+                                            ArtifactInput(model), scored, images, repeats))
                 continue
             spec = get_format(fmt)
             if precision not in spec.precisions:

@@ -66,8 +66,6 @@ class ExportedDetector:
         ``max_detections`` than baked in give what was baked in; a different ``iou_threshold`` is
         a ``ValueError``.
         """
-        import cv2
-
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         baked_iou = float(self.metadata["iou_threshold"])
@@ -81,9 +79,7 @@ class ExportedDetector:
         results = []
         for start in range(0, len(items), batch_size):
             chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]
-            batch = np.stack([cv2.resize(np.asarray(im, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-                              for im in chunk])
-            out = self.infer(np.clip(np.rint(batch), 0, 255).astype(np.uint8))
+            out = self.infer(np.stack([artifact_input(im, size) for im in chunk]))
             for i, im in enumerate(chunk):
                 n = int(out["num_detections"][i])
                 scores = out["scores"][i, :n]
@@ -94,6 +90,14 @@ class ExportedDetector:
                                           scores[keep].astype(np.float32), labels,
                                           [self.class_names[j] for j in labels]))
         return results
+
+
+def artifact_input(image: np.ndarray, size: int) -> np.ndarray:
+    """What an artifact takes for one RGB image: resized to ``size`` x ``size`` (bilinear), rounded to uint8."""
+    import cv2
+
+    resized = cv2.resize(np.asarray(image, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
 
 
 def load_exported(path: str | os.PathLike, threads: int | None = None) -> ExportedDetector:
