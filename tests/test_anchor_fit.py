@@ -98,7 +98,7 @@ def test_composite_fit_keeps_the_positives_per_box_of_the_default_anchors():
 def test_composite_fit_to_augmented_boxes_covers_the_large_boxes_that_crops_make():
     train = _composite_train()
     advice = advise_anchors(train, SSD300_ANCHORS, 300, augment_passes=1)
-    assert advice.fitted_to == "the augmented boxes (1 x each record, seed 0)"
+    assert advice.fitted_to == "the augmented boxes (1 x each record, seed 0, zoom-out up to 4x)"
     assert len(advice.labels) < 440  # crops drop boxes
     held_out, _ = augmented_boxes(train, 1, seed=1)
     side = np.sqrt((held_out[:, 2] - held_out[:, 0]) * (held_out[:, 3] - held_out[:, 1]))
@@ -181,7 +181,7 @@ def test_auto_anchors_are_the_suggestion_and_survive_keras_and_export(tiny_voc, 
     assert auto == suggested and auto != SSD300_ANCHORS
     assert facts["anchor_coverage"] > facts["anchor_coverage_default"]
     printed = capsys.readouterr().out
-    assert "fitted to the augmented boxes (4 x each record, seed 0) of the training split" in printed
+    assert "fitted to the augmented boxes (4 x each record, seed 0, zoom-out up to 4x) of the training split" in printed
     assert "with the default anchors" in printed and "after augmentation" in printed
     assert facts["anchor_coverage_augmented"] > facts["anchor_coverage_augmented_default"]
     assert choose_anchors(str(tmp_path / "suggested.json"), train, 300) == (suggested, facts)

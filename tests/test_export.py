@@ -419,7 +419,8 @@ def mobilenet():
     return ssdzoo.load_weight_set("bccd_mobilenet_lite")
 
 
-@pytest.mark.parametrize("fmt", ["saved_model", "onnx", "tflite"])
+# SavedModel is the slowest export (~22 s) and is checked in a fresh process for `bccd` above
+@pytest.mark.parametrize("fmt", [pytest.param("saved_model", marks=pytest.mark.slow), "onnx", "tflite"])
 def test_a_mobilenet_artifact_gives_the_keras_detections_image_by_image(mobilenet, batch, fmt, tmp_path):
     script = {"saved_model": SAVED_MODEL_SCRIPT, "onnx": ONNX_SCRIPT, "tflite": TFLITE_SCRIPT}[fmt]
     suffix = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}[fmt]

@@ -31,6 +31,7 @@ def small_model(class_names=None):
     return ssdzoo.build("small", class_names=class_names, **SMALL)
 
 
+@pytest.mark.slow  # ~55 s; the default suite trains in the EMA, demo-config and signal tests
 def test_thirty_steps_on_bccd_reduce_the_loss(bccd_train):
     keras.utils.set_random_seed(0)
     model = small_model(bccd_train.class_names)
