@@ -115,7 +115,8 @@ def test_the_wheel_installs_with_its_weight_set_and_detects_like_the_checkout(tm
                              text=True, timeout=300, cwd=tmp_path, env=env)
     assert listing.returncode == 0, listing.stderr
     assert "| bccd | small | Platelets, RBC, WBC | 300 | 0.25 |" in listing.stdout
-    assert f"{venv}/lib/" in listing.stdout and "| present |" in listing.stdout
+    assert "| bccd_mobilenet_lite | mobilenet | Platelets, RBC, WBC | 300 | 0.25 |" in listing.stdout
+    assert f"{venv}/lib/" in listing.stdout and listing.stdout.count("| present |") == 2
 
 
 def test_the_base_install_runs_on_cpu_and_gpu_and_cuda_is_an_extra():
