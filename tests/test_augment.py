@@ -168,5 +168,6 @@ def test_zoom_out_bounds_the_canvas(zoom_out):
 def test_pipeline_refuses_a_zoom_out_below_one():
     from ssdzoo.data.tfdata import pipeline
 
-    with pytest.raises(ValueError, match="zoom_out"):
-        pipeline([], anchors=np.zeros((1, 4), np.float32), input_size=300, zoom_out=0.5)
+    for bad in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=rf"zoom_out is a canvas/image ratio >= 1 \(1 = off\), got {bad}"):
+            pipeline([], anchors=np.zeros((1, 4), np.float32), input_size=300, zoom_out=bad)

@@ -58,9 +58,10 @@ def anchors(args: argparse.Namespace) -> int:
         dataset = load(args.path, args.format, args.split, _class_names(args.classes), check_images=False)
     if args.augment_passes < 0:
         raise ValueError(f"--augment-passes must be >= 0, got {args.augment_passes}")
-    if not args.zoom_out >= 1:
-        raise ValueError(f"--zoom-out is a canvas/image ratio >= 1 (1 = off), got {args.zoom_out}")
-    advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes, args.zoom_out)
+    from ssdzoo.data.augment import check_zoom_out  # TensorFlow: imported when the command runs
+
+    advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes,
+                            check_zoom_out(args.zoom_out))
     print(f"{sum(len(r.labels) for r in dataset)} boxes in {len(dataset)} images, input {args.input_size} px; "
           f"a box is covered when its best anchor IoU >= {POSITIVE_IOU}")
     print(f"fitted to {advice.fitted_to}: {len(advice.labels)} boxes" + (

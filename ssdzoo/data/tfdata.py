@@ -133,8 +133,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
         ``(B, A, 5)`` float32.
     """
     anchors, size = _resolve(model, anchors, input_size)
-    if not zoom_out >= 1.0:
-        raise ValueError(f"pipeline: zoom_out is a canvas/image ratio >= 1 (1 = off), got {zoom_out}")
+    zoom_out = aug.check_zoom_out(zoom_out)
     for name, prob in (("mosaic", mosaic), ("mixup", mixup)):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"pipeline: {name} is a probability in [0, 1], got {prob}")

@@ -109,11 +109,10 @@ class ArtifactInput:
 
     def detect(self, images: ImagesLike, **kwargs) -> list:
         """``model.detect`` on the artifact input of each image, boxes in that image's pixels."""
-        from ssdzoo.utils.images import load_image
+        from ssdzoo.utils.images import image_items, load_image
 
         size = int(self.model.input_size)
-        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
-        loaded = [load_image(x, i) for i, x in enumerate([images] if single else images)]
+        loaded = [load_image(x, i) for i, x in enumerate(image_items(images))]
         dets = self.model.detect([artifact_input(im, size) for im in loaded], **kwargs)
         for det, im in zip(dets, loaded, strict=True):
             det.boxes = det.boxes * np.array([im.shape[1], im.shape[0]] * 2, np.float32) / size

@@ -10,7 +10,7 @@ import numpy as np
 
 from ssdzoo.deploy.export import format_of_path
 from ssdzoo.models.detector import PRESETS, Detections
-from ssdzoo.utils.images import load_image
+from ssdzoo.utils.images import image_items, load_image
 
 if TYPE_CHECKING:
     from ssdzoo.models.ssd import SSD
@@ -74,8 +74,7 @@ class ExportedDetector:
         score = PRESETS[preset]["score_threshold"] if score_threshold is None else score_threshold
         keep_max = PRESETS[preset]["max_detections"] if max_detections is None else max_detections
         size = self.input_size
-        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
-        items = [images] if single else list(images)
+        items = image_items(images)
         results = []
         for start in range(0, len(items), batch_size):
             chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]

@@ -4,7 +4,6 @@ the decoder (:mod:`ssdzoo.models.decoder`) in one cached ``tf.function`` per mod
 from __future__ import annotations
 
 import dataclasses
-import os
 import weakref
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from ssdzoo.core.box_coder import BoxCoder
 from ssdzoo.models.decoder import OUTPUT_KEYS, decode_detections
-from ssdzoo.utils.images import load_image
+from ssdzoo.utils.images import image_items, load_image
 from ssdzoo.utils.typing import ImagesLike, TensorLike
 
 if TYPE_CHECKING:
@@ -117,8 +116,7 @@ def detect(model: SSD, images: ImagesLike, *, preset: str = "visualize", score_t
     infer = _infer_fn(model)
     thresholds = (np.asarray(params["score_threshold"], np.float32), np.asarray(iou_threshold, np.float32))
     size = model.input_shape[1:3]
-    single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
-    items = [images] if single else list(images)
+    items = image_items(images)
     results = []
     for start in range(0, len(items), batch_size):
         chunk = [load_image(x, start + i) for i, x in enumerate(items[start:start + batch_size])]

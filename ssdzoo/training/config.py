@@ -167,8 +167,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value <= 1):
                 raise ValueError(f"{name} is a probability in [0, 1], got {value!r}")
-        if not (math.isfinite(self.zoom_out) and self.zoom_out >= 1):
-            raise ValueError(f"zoom_out is a canvas/image ratio >= 1 (1 = off), got {self.zoom_out}")
+        from ssdzoo.data.augment import check_zoom_out
+
+        check_zoom_out(self.zoom_out)
         for name in ("momentum", "ema_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

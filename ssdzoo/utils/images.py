@@ -17,6 +17,7 @@ import dataclasses
 import io
 import os
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -138,6 +139,12 @@ def image_files(folder: str | os.PathLike) -> list[str]:
     """The paths of the files in ``folder`` whose names end in one of ``IMAGE_SUFFIXES``, sorted."""
     folder = os.fspath(folder)
     return [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.lower().endswith(IMAGE_SUFFIXES)]
+
+
+def image_items(images: str | os.PathLike | np.ndarray | Sequence) -> list:
+    """One image (a path or an ``(H, W[, C])`` array) or a batch of them (a list, or ``(B, H, W, C)``) as a list."""
+    single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
+    return [images] if single else list(images)
 
 
 def load_image(item: str | os.PathLike | np.ndarray, index: int = 0) -> np.ndarray:
