@@ -43,7 +43,8 @@ VARIANTS = {
     "recipe without EMA, zoom-out 4": [*ZOOM4, *NO_EMA],  # all four above together
     "recipe, zoom-out 4 + cosine": [*ZOOM4, "--schedule", "cosine"],
     "recipe without EMA, zoom-out 4 + GIoU": [*ZOOM4, *NO_EMA, "--box-loss", "giou"],
-    "recipe without EMA, zoom-out 4 + anchors auto": [*ZOOM4, *NO_EMA, "--anchors", "auto"],  # fitted to the augmented boxes
+    # anchors fitted to the augmented training boxes
+    "recipe without EMA, zoom-out 4 + anchors auto": [*ZOOM4, *NO_EMA, "--anchors", "auto"],
     "recipe without EMA": NO_EMA,  # the above without the zoom-out (crop and flip only)
     "recipe": [],  # examples/bccd_demo.toml as committed: the above with weight EMA
     "recipe + cosine": ["--schedule", "cosine"],
