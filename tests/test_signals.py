@@ -1,6 +1,6 @@
 """``ssdzoo train`` stopped by SIGINT / SIGTERM, started as a batch job would be, then resumed.
 
-(SIGINT alone is also covered by the resume test; its own case is in ``pytest -m slow``.)
+(SIGTERM's case continues into the resume test; SIGINT's, without validation, is in ``pytest -m slow``.)
 
 A process started in the background without job control inherits SIGINT as *ignored*; each
 run here is started that way (``preexec_fn`` ignores SIGINT in the child), so the CLI's own
@@ -73,23 +73,28 @@ def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
             proc.kill()
 
 
-@pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
-                                       (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
-def test_signal_saves_a_checkpoint_and_says_how_to_resume(sig, code, tiny_voc, tmp_path, cli_env):
-    out, log = tmp_path / "run", tmp_path / "run.log"
-    proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
-    wait_for_epochs(proc, out, log)
-    assert stop(proc, sig) == code, log.read_text()[-3000:]
+def assert_interrupted(log: Path, out: Path, sig: signal.Signals, *hint: str) -> dict:
+    """The log says ``sig`` saved last.keras and how to resume (``hint``: flags before --resume); the state."""
     text = log.read_text()
     assert re.search(rf"interrupted by {sig.name}: checkpoint saved to {out}/last\.keras \(step \d+, "
                      rf"\d+ epochs done\)", text), text[-3000:]
-    assert f"--out {out} --eval-every 0 --resume" in text.splitlines()[-1], text[-500:]
+    assert f"--out {out}{''.join(' ' + h for h in hint)} --resume" in text.splitlines()[-1], text[-500:]
     assert text.splitlines()[-1].startswith("resume with: ssdzoo train --backbone small")
+    assert "Traceback" not in text
     state = json.loads((out / "state.json").read_text())
     assert 1 <= state["epochs_done"] < EPOCHS and state["step"] >= STEPS * state["epochs_done"]
     assert int(ssdzoo.load(str(out / "last.keras")).optimizer.iterations.numpy()) == state["step"]
+    return state
+
+
+@pytest.mark.slow  # SIGTERM's case, with a resume, is test_sigterm_then_resume_... below
+def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tiny_voc, tmp_path, cli_env):
+    out, log = tmp_path / "run", tmp_path / "run.log"
+    proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
+    wait_for_epochs(proc, out, log)
+    assert stop(proc, signal.SIGINT) == 130, log.read_text()[-3000:]
+    assert_interrupted(log, out, signal.SIGINT, "--eval-every", "0")
     assert not (out / "best.keras").exists()  # --eval-every 0: no validation, no best checkpoint
-    assert "Traceback" not in text
 
 
 def test_a_second_signal_stops_at_once(tiny_voc, tmp_path, cli_env):
@@ -104,12 +109,12 @@ def test_a_second_signal_stops_at_once(tiny_voc, tmp_path, cli_env):
     assert f"{signal.Signals(code - 128).name} again: stopping at once" in text, text[-3000:]
 
 
-def test_sigint_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tmp_path, cli_env):
+def test_sigterm_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tmp_path, cli_env):
     out, log = tmp_path / "run", tmp_path / "first.log"
     proc = start_as_batch_job(train_args(tiny_voc, out), log, cli_env)
     wait_for_epochs(proc, out, log)
-    assert stop(proc, signal.SIGINT) == 130, log.read_text()[-3000:]
-    interrupted = json.loads((out / "state.json").read_text())
+    assert stop(proc, signal.SIGTERM) == 143, log.read_text()[-3000:]
+    interrupted = assert_interrupted(log, out, signal.SIGTERM)
     done = interrupted["epochs_done"]
     assert STEPS * done <= interrupted["step"] < STEPS * (done + 1)  # at most the current epoch's steps
     assert interrupted["weights"].startswith("none: small has no ImageNet weights")
