@@ -206,6 +206,9 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             loss = MultiBoxLoss(conf_loss=config.loss, box_loss=config.box_loss, variances=model.box_coder.variances)
             model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=loss,
                           jit_compile="auto" if config.jit_compile is None else config.jit_compile)
+            # built here, not inside fit's first trace: a tf.function that creates variables is
+            # traced twice, so an unbuilt optimizer costs every run one more trace of the train step
+            model.optimizer.build(model.trainable_variables)
     train_as_one_device(model, strategy)
     initial_epoch, earlier_seconds = state.get("epochs_done", 0), state.get("train_seconds", 0.0)
     in_epoch = state["step"] - epoch_step if resume else 0  # steps of the unfinished epoch already done
