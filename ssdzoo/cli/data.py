@@ -14,6 +14,7 @@ from ssdzoo.core.anchors import DEFAULT_ANCHORS, AnchorConfig
 from ssdzoo.data.anchor_fit import POSITIVE_IOU, advise_anchors, covered_share, map_sizes, normalised_boxes
 from ssdzoo.data.check import DataWarning
 from ssdzoo.data.gallery import write_gallery
+from ssdzoo.data.options import check_zoom_out
 from ssdzoo.data.readers import FORMATS, check, load
 from ssdzoo.data.tfrecord import DEFAULT_SHARD_SIZE
 from ssdzoo.data.training_boxes import DEFAULT_PASSES
@@ -58,8 +59,6 @@ def anchors(args: argparse.Namespace) -> int:
         dataset = load(args.path, args.format, args.split, _class_names(args.classes), check_images=False)
     if args.augment_passes < 0:
         raise ValueError(f"--augment-passes must be >= 0, got {args.augment_passes}")
-    from ssdzoo.data.augment import check_zoom_out  # TensorFlow: imported when the command runs
-
     advice = advise_anchors(dataset, current, args.input_size, args.clusters, args.augment_passes,
                             check_zoom_out(args.zoom_out))
     print(f"{sum(len(r.labels) for r in dataset)} boxes in {len(dataset)} images, input {args.input_size} px; "

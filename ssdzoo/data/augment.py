@@ -15,7 +15,6 @@ straight to the output size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -164,13 +163,6 @@ def _natural_size(image, window):
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     extent = tf.abs(tf.stack([window[3] - window[1], window[2] - window[0]])) * hw
     return tf.maximum(tf.cast(tf.round(extent), tf.int32), 1)
-
-
-def check_zoom_out(zoom_out: float) -> float:
-    """``zoom_out`` (largest zoom-out canvas side / image side) if it is a finite number >= 1, else ``ValueError``."""
-    if not (isinstance(zoom_out, int | float) and math.isfinite(zoom_out) and zoom_out >= 1):
-        raise ValueError(f"zoom_out is a canvas/image ratio >= 1 (1 = off), got {zoom_out}")
-    return float(zoom_out)
 
 
 def sample_expand(seed: TensorLike, *, max_ratio: float = 4.0, prob: float = 0.5) -> TensorLike:

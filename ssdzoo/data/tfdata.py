@@ -25,6 +25,7 @@ from ssdzoo.utils.typing import TensorLike
 
 from . import augment as aug
 from . import mix
+from .options import check_zoom_out
 from .records import Dataset, Record
 from .tfrecord import SHUFFLE_BUFFER, ShardedDataset, parse_example
 
@@ -133,7 +134,7 @@ def pipeline(dataset: Dataset | ShardedDataset | Sequence[Record], model: keras.
         ``(B, A, 5)`` float32.
     """
     anchors, size = _resolve(model, anchors, input_size)
-    zoom_out = aug.check_zoom_out(zoom_out)
+    zoom_out = check_zoom_out(zoom_out)
     for name, prob in (("mosaic", mosaic), ("mixup", mixup)):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"pipeline: {name} is a probability in [0, 1], got {prob}")

@@ -167,7 +167,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value <= 1):
                 raise ValueError(f"{name} is a probability in [0, 1], got {value!r}")
-        from ssdzoo.data.augment import check_zoom_out
+        from ssdzoo.data.options import check_zoom_out
 
         check_zoom_out(self.zoom_out)
         for name in ("momentum", "ema_momentum"):

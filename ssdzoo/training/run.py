@@ -136,7 +136,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     clock_start = time.monotonic()  # a time budget counts from here
     if config.deterministic:
         without_onednn()
-    config.validate()  # before the TensorFlow import: bad input fails fast and quietly
+    config.validate()  # before any data or model is loaded: bad input fails fast, in one line
     import keras
 
     from ssdzoo.training.distribute import is_chief, make_strategy, precision_policy
