@@ -52,6 +52,8 @@ VARIANTS = {
     "recipe + GIoU": ["--box-loss", "giou"],
     "recipe + focal": ["--loss", "focal"],
     "recipe + anchors auto": ["--anchors", "auto"],
+    "recipe + lr 2e-3": ["--lr", "2e-3"],  # BatchNorm everywhere allows a larger step (ScratchDet)
+    "recipe, MobileNet alpha 1.0": ["--backbone-option", "alpha=1.0"],  # the full-width backbone
     "recipe without EMA, lite head": [*NO_EMA, "--head", "lite"],  # SSDLite's separable head (the export issue's)
     "recipe, lite head": ["--head", "lite"],
 }

@@ -37,7 +37,7 @@ BAD_TRAIN_FLAGS = [
     (["--eval-every", "-1"], r"eval_every must be an integer >= 0, got -1"),
     (["--input-size", "416"], r"input_size must be 300 or 512, got 416"),
     (["--head-width", "0"], r"head_width must be a number > 0, got 0.0"),
-    (["--optimizer", "rmsprop"], r"unknown optimizer 'rmsprop'; choose from \('sgd', 'adam'\)"),
+    (["--optimizer", "rmsprop"], r"unknown optimizer 'rmsprop'; choose from \('auto', 'sgd', 'adam'\)"),
     (["--backbone", ""], r"unknown backbone ''; registered: .*"),
     (["--out", ""], r"out must name an output folder"),
     (["--format", "pascal"], r"unknown annotation format 'pascal'; expected one of voc, .*"),

@@ -1,6 +1,7 @@
 """The from-scratch recipe's training options (docs/LEARNING.md): weight EMA evaluated and
 saved, the cosine schedule, focal loss, and the head options reaching the model."""
 
+import argparse
 import json
 import math
 
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 
 import ssdzoo
+from ssdzoo.cli.train import _add_flags, config_from_args
 from ssdzoo.core.loss import MultiBoxLoss
 from ssdzoo.training.config import TrainConfig
-from ssdzoo.training.run import build_model, learning_rate, train
+from ssdzoo.training.recipes import WeightsSource, recipe_note, resolve_recipe, weights_source
+from ssdzoo.training.run import _optimizer, build_model, learning_rate, train
 from ssdzoo.utils.keras_internals import swap_ema_weights
 
 
@@ -70,7 +73,7 @@ def test_ema_weights_are_the_evaluated_saved_and_reported_ones(tiny_voc, tmp_pat
     out = tmp_path / "run"
     config = TrainConfig(backbone="small", data=str(tiny_voc), weights=None, head_width=0.25,
                          batch_size=2, epochs=2, steps_per_epoch=3, warmup_steps=0, optimizer="adam",
-                         lr=1e-3, ema=True, ema_momentum=0.9, cache=False, out=str(out))
+                         lr=1e-3, ema=True, ema_momentum=0.9, cache=False, precise_bn=0, out=str(out))
     keras.utils.set_random_seed(config.seed)  # train() seeds the same way before it builds
     start = _weights(build_model(config, ["Platelets", "RBC", "WBC"])[0])
     results = train(config)
@@ -95,3 +98,39 @@ def test_ema_weights_are_the_evaluated_saved_and_reported_ones(tiny_voc, tmp_pat
     split = lambda name: ssdzoo.data.load(str(tiny_voc), format="voc", split=name)  # noqa: E731
     assert state["best_map"] == ssdzoo.evaluate(best, split("val"), coco=False, verbose=False).map
     assert results["map_voc07"] == ssdzoo.evaluate(best, split("test"), verbose=False).map
+
+
+def test_auto_settings_take_the_recipe_of_how_the_backbone_starts():
+    given = TrainConfig(backbone="small", weights=None, optimizer="sgd")  # optimizer given: kept
+    scratch = resolve_recipe(given, from_scratch=True)
+    assert (scratch.optimizer, scratch.warmup_steps, scratch.zoom_out, scratch.head_norm, scratch.ema) == (
+        "sgd", 50, 1.0, "batch", True)
+    pretrained = resolve_recipe(TrainConfig(), from_scratch=False)
+    assert (pretrained.optimizer, pretrained.warmup_steps, pretrained.zoom_out, pretrained.head_norm,
+            pretrained.ema) == ("sgd", 500, 4.0, "none", False)
+    assert recipe_note(given, scratch, "scratch") == (
+        "scratch (warmup_steps 50, zoom_out 1.0, head_norm batch, ema True)")
+    assert weights_source(given) == WeightsSource(True, "None")
+    assert weights_source(TrainConfig(backbone="small")).note == (
+        "none: small has no ImageNet weights, trained from scratch")
+    with pytest.raises(ValueError, match="optimizer, ema still 'auto'"):
+        _optimizer(TrainConfig(warmup_steps=0), 100)
+    with pytest.raises(ValueError, match="warmup_steps still 'auto'"):
+        learning_rate(TrainConfig(), 100)
+
+
+def test_auto_is_a_value_of_the_recipe_flags_and_keys():
+    parser = argparse.ArgumentParser()
+    _add_flags(parser)
+    args = parser.parse_args(["--warmup-steps", "auto", "--zoom-out", "2", "--ema", "auto", "--optimizer", "adam"])
+    config = config_from_args(args)
+    assert (config.warmup_steps, config.zoom_out, config.ema, config.optimizer) == ("auto", 2.0, "auto", "adam")
+    config.data = "."
+    config.validate()
+    assert TrainConfig.from_dict({"warmup_steps": "auto", "ema": False}).ema is False
+    for key, value, match in [("warmup_steps", "soon", "warmup_steps must be an integer"),
+                              ("ema", "maybe", "ema must be true, false or auto"),
+                              ("optimizer", "rmsprop", "unknown optimizer"),
+                              ("zoom_out", 0.5, "zoom")]:
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(data=".", **{key: value}).validate()

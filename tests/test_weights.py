@@ -16,6 +16,9 @@ import ssdzoo
 from ssdzoo.cli.weights import add_parser
 from ssdzoo.models.backbone import WeightsUnavailableError
 from ssdzoo.models.weights import check_imagenet_file, expected_imagenet_file, is_weight_set_name, weight_sets
+from ssdzoo.training.config import TrainConfig
+from ssdzoo.training.recipes import WeightsSource, weights_source
+from ssdzoo.training.run import build_model
 
 VGG16_NOTOP = ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc")
 MOBILENET_025 = "mobilenet_2_5_224_tf_no_top.h5"
@@ -101,6 +104,33 @@ def test_imagenet_weights_load_offline_from_the_cache(keras_home, fake_mobilenet
     shutil.copy(path, keras_home / "models" / VGG16_NOTOP[0])
     with pytest.raises(WeightsUnavailableError, match="tried to download"):
         ssdzoo.build("vgg16", 2, head_width=0.25)
+
+
+def test_a_run_takes_the_scratch_recipe_offline_and_the_pretrained_one_with_the_file(keras_home, monkeypatch,
+                                                                                     capsys):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("no internet")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    config = TrainConfig(backbone="mobilenet", backbone_options={"alpha": 0.25}, head_width=0.25)
+    source = weights_source(config)
+    assert source.recipe == "scratch" and source.note.startswith("ImageNet weights unavailable, trained from")
+    assert "FROM SCRATCH" in capsys.readouterr().out
+    model, note = build_model(config, ["a", "b"], source=source)
+    assert (note, model.arch.head_norm) == (source.note, "batch")  # the scratch recipe's head
+
+    full = keras.applications.MobileNet(include_top=False, weights=None, alpha=0.25, input_shape=(224, 224, 3))
+    _legacy_h5(full, str(keras_home / "models" / MOBILENET_025))
+    assert weights_source(config) == WeightsSource(False, "imagenet")  # the cached file, no download
+    model, note = build_model(config, ["a", "b"])
+    assert (note, model.arch.head_norm) == ("imagenet", "none")
+    np.testing.assert_array_equal(model.get_layer("backbone").get_layer("conv_pw_5").get_weights()[0],
+                                  full.get_layer("conv_pw_5").get_weights()[0])
+    with open(keras_home / "models" / MOBILENET_025, "r+b") as f:  # damaged: MobileNet declares no hash
+        f.truncate(1000)
+    assert weights_source(config).recipe == "scratch"
 
 
 def test_build_imagenet_or_scratch_falls_back_offline_and_says_so(keras_home, monkeypatch, capsys):

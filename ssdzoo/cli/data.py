@@ -146,7 +146,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"crop, flip; seed 0), as `train --anchors auto` does (default {DEFAULT_PASSES}); "
                         f"0: the boxes as annotated")
     p.add_argument("--zoom-out", type=float, default=4.0,
-                   help="the training run's --zoom-out (largest zoom-out canvas; 1 = off; default 4)")
+                   help="the training run's --zoom-out (largest zoom-out canvas; 1 = off; default 4, the "
+                        "pretrained recipe's; a run from scratch uses 1)")
     p.add_argument("--out", help="write the suggested AnchorConfig as JSON here")
     p.set_defaults(func=anchors)
 

@@ -39,14 +39,14 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _or_none(parse: type) -> typing.Callable[[str], object]:
-    """``parse`` that also takes ``none`` (kept as the word: ``TrainConfig.from_dict`` makes it None)."""
+def _or_word(parse: type, words: tuple[str, ...]) -> typing.Callable[[str], object]:
+    """``parse`` that also takes ``words`` (kept as the first word: ``none`` -> None in ``TrainConfig.from_dict``)."""
 
-    def parse_or_none(text: str) -> object:
-        return "none" if text.strip().lower() in ("none", "null") else parse(text)
+    def parse_or_word(text: str) -> object:
+        return words[0] if text.strip().lower() in words else parse(text)
 
-    parse_or_none.__name__ = parse.__name__  # argparse names the type in its error message
-    return parse_or_none
+    parse_or_word.__name__ = parse.__name__  # argparse names the type in its error message
+    return parse_or_word
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -85,7 +85,7 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                            metavar="BOOL|auto" if auto else "BOOL",
                            help=_HELP.get(field.name, f"default {field.default}"))
         elif field.name == "time_budget":
-            p.add_argument(flag, type=_or_none(_duration), default=None, metavar="DURATION",
+            p.add_argument(flag, type=_or_word(_duration, ("none", "null")), default=None, metavar="DURATION",
                            help="stop training when this much time is spent (minutes, or 90s, 10m, 1h30m; "
                                 "none: no limit); the learning-rate schedule is fitted to the steps that fit")
         elif field.name == "lr_decay_at":
@@ -93,7 +93,9 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
         else:
             base = next((t for t in (int, float, str) if t == kind or t in typing.get_args(kind)), str)
             if base is not str and type(None) in typing.get_args(kind):  # e.g. --prior-probability none
-                base = _or_none(base)
+                base = _or_word(base, ("none", "null"))
+            elif base is not str and field.default == "auto":  # e.g. --warmup-steps auto
+                base = _or_word(base, ("auto",))
             p.add_argument(flag, type=base, default=None, help=f"default {field.default}")
     p.add_argument("--alpha", type=float, default=None,
                    help="MobileNet width multiplier (same as --backbone-option alpha=X)")

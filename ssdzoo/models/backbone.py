@@ -65,6 +65,15 @@ def keras_cache_dir() -> str:
     return os.path.join(home, "models")
 
 
+def weights_unavailable(backbone: str, err: Exception) -> WeightsUnavailableError:
+    """The error for ImageNet weights of ``backbone`` that could not be fetched or loaded (``err``)."""
+    return WeightsUnavailableError(
+        f"could not load ImageNet weights for {backbone!r} ({type(err).__name__}: {err}). "
+        f"keras.applications downloads them once and caches them in {keras_cache_dir()}; on a machine "
+        f"without internet copy the file there (see `ssdzoo weights path`), pass a local "
+        f"weights file (weights='path/to/file.h5'), or train from scratch with weights=None.")
+
+
 def _construct(spec: BackboneSpec, shape: tuple, weights, options: dict) -> keras.Model:
     """The full backbone network with ``weights`` loaded (None, "imagenet" or a file)."""
     if weights is None:
@@ -75,13 +84,7 @@ def _construct(spec: BackboneSpec, shape: tuple, weights, options: dict) -> kera
         try:
             return spec.constructor(shape, "imagenet", **options)
         except Exception as err:  # download failures surface as many exception types
-            cache = keras_cache_dir()
-            raise WeightsUnavailableError(
-                f"could not load ImageNet weights for {spec.name!r} ({type(err).__name__}: {err}). "
-                f"keras.applications downloads them once and caches them in {cache}; on a machine "
-                f"without internet copy the file there (see `ssdzoo weights path`), pass a local "
-                f"weights file (weights='path/to/file.h5'), or train from scratch with weights=None."
-            ) from err
+            raise weights_unavailable(spec.name, err) from err
     raise TypeError(f"weights must be None, 'imagenet' or a file path, not {weights!r}")
 
 

@@ -47,15 +47,23 @@ def build_imagenet_or_scratch(backbone: str, num_classes: int, scratch: dict | N
     overrides them for a model built from scratch; the note says which, for reports."""
     from_scratch = {**kwargs, **(scratch or {})}
     if not get_backbone(backbone).pretrained:
-        return (build(backbone, num_classes, weights=None, **from_scratch),
-                f"none: {backbone} has no ImageNet weights, trained from scratch")
+        return build(backbone, num_classes, weights=None, **from_scratch), no_imagenet_note(backbone)
     try:
         return build(backbone, num_classes, weights="imagenet", **kwargs), "imagenet"
     except WeightsUnavailableError as err:
-        print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
-        reason = str(err).split("(")[0].strip()
-        return (build(backbone, num_classes, weights=None, **from_scratch),
-                f"ImageNet weights unavailable, trained from scratch ({reason})")
+        return build(backbone, num_classes, weights=None, **from_scratch), fallback_note(backbone, err)
+
+
+def no_imagenet_note(backbone: str) -> str:
+    """The weights note of a backbone that has no ImageNet weights (``small``)."""
+    return f"none: {backbone} has no ImageNet weights, trained from scratch"
+
+
+def fallback_note(backbone: str, err: WeightsUnavailableError) -> str:
+    """Warn that ``backbone`` trains from scratch because of ``err``; returns the note for reports."""
+    print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
+    reason = str(err).split("(")[0].strip()
+    return f"ImageNet weights unavailable, trained from scratch ({reason})"
 
 
 def save_backbone_weights(model: SSD, path: str) -> None:

@@ -125,6 +125,27 @@ def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
     return path
 
 
+def fetch_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
+    """The backbone's ImageNet weights file in the Keras cache, downloaded first if missing or damaged.
+
+    The same file and check as ``keras.applications`` (``keras.utils.get_file``), plus the checks
+    of :func:`check_imagenet_file`; ``WeightsUnavailableError`` when it cannot be had (offline)."""
+    import keras
+
+    from ssdzoo.models.backbone import weights_unavailable
+
+    request = _requested(backbone, input_size, options)
+    try:
+        path = keras.utils.get_file(request.fname, request.origin, file_hash=request.file_hash,
+                                    cache_subdir=request.cache_subdir)
+    except Exception as err:  # download failures surface as many exception types
+        raise weights_unavailable(backbone, err) from err
+    problem = _problem(path, request.file_hash)
+    if problem:
+        raise weights_unavailable(backbone, ValueError(f"{path}: {problem}"))
+    return path
+
+
 def _file_hash(path: str, algorithm: str) -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -9,6 +9,8 @@ import os
 import re
 import warnings
 
+from ssdzoo.training.recipes import AUTO
+
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "cosine")
 LOSSES = ("mining", "focal")
@@ -36,23 +38,23 @@ class TrainConfig:
     weights: str | None = "imagenet"
     head_width: float = 1.0
     head: str = "ssd"                   # registered head: ssd, lite, or a user's
-    head_norm: str = "auto"             # none, batch, group; auto: batch from scratch, none on pretrained weights
-    prior_probability: float | None = None  # class-logit bias init (e.g. 0.01), zero-init predictors
+    head_norm: str = "auto"             # none, batch, group; auto: the recipe's (batch from scratch, else none)
+    prior_probability: float | None = 0.01  # class-logit bias init: p(class) at step 0 (RetinaNet); none: zero
     anchors: str = "default"            # default (the paper's), auto (fit to the train split), or a JSON file
     batch_size: int = 8
     epochs: int = 40
     steps_per_epoch: int | None = None
-    optimizer: str = "sgd"
+    optimizer: str = "auto"             # sgd, adam (AdamW); auto: the recipe's (training/recipes.py)
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
     clipnorm: float = 0.0               # global gradient-norm clip, 0 = off (try 10 for VGG from scratch)
-    warmup_steps: int = 500
+    warmup_steps: int | str = "auto"    # linear warm-up steps; auto: the recipe's (50 from scratch, else 500)
     schedule: str = "step"              # step (lr_decay_at) or cosine (to 0 at the end), both after warm-up
     lr_decay_at: tuple[float, ...] = (2 / 3, 5 / 6)   # fractions of the run, x0.1 each (schedule step)
     loss: str = "mining"                # mining (hard negatives 3:1) or focal (all anchors)
     box_loss: str = "smooth_l1"         # smooth_l1 on the offsets (SSD) or giou on the decoded boxes
-    ema: bool = False                   # weight EMA: evaluated, saved and reported weights are the averages
+    ema: bool | str = "auto"            # weight EMA: evaluated, saved and reported weights are the averages
     ema_momentum: float = 0.99
     precise_bn: int = 10                # batches that re-estimate BatchNorm statistics before evaluating (0 = off)
     freeze_epochs: int = 0
@@ -64,7 +66,7 @@ class TrainConfig:
     out: str = "runs/train"
     mosaic: float = 0.0                 # probability a training image becomes a 4-image mosaic
     mixup: float = 0.0                  # probability a training image is blended with another
-    zoom_out: float = 4.0               # SSD zoom-out: canvas up to this x the image (p 0.5); 1 = off
+    zoom_out: float | str = "auto"      # SSD zoom-out: canvas up to this x the image (p 0.5); 1 = off
     time_budget: float | None = None    # minutes of training (fit, incl. validation); the schedule fits it
     distribute: str = "auto"            # auto (all GPUs if >1), none, mirrored, multiworker (TF_CONFIG)
     backup_every: int = 0               # steps between mid-epoch checkpoints (last.keras), 0 = epoch ends only
@@ -130,8 +132,8 @@ class TrainConfig:
 
         if not os.path.exists(self.data):
             raise FileNotFoundError(f"data folder {self.data!r} does not exist")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        if self.optimizer not in (AUTO, *OPTIMIZERS):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {(AUTO, *OPTIMIZERS)}")
         spec = get_backbone(self.backbone)  # unknown backbone -> ValueError listing the known ones
         get_head(self.head)  # unknown head -> ValueError listing the known ones
         self.backbone_options = spec.check_options(self.backbone_options)
@@ -142,7 +144,10 @@ class TrainConfig:
         _at_least("epochs", self.epochs, 1)
         if self.steps_per_epoch is not None:
             _at_least("steps_per_epoch", self.steps_per_epoch, 1)
-        _at_least("warmup_steps", self.warmup_steps, 0)
+        if self.warmup_steps != AUTO:
+            _at_least("warmup_steps", self.warmup_steps, 0)
+        if self.ema not in (AUTO, True, False):
+            raise ValueError(f"ema must be true, false or auto, got {self.ema!r}")
         _at_least("freeze_epochs", self.freeze_epochs, 0)
         _at_least("eval_every", self.eval_every, 0)
         _at_least("precise_bn", self.precise_bn, 0)
@@ -169,7 +174,8 @@ class TrainConfig:
                 raise ValueError(f"{name} is a probability in [0, 1], got {value!r}")
         from ssdzoo.data.options import check_zoom_out
 
-        check_zoom_out(self.zoom_out)
+        if self.zoom_out != AUTO:
+            check_zoom_out(self.zoom_out)
         for name in ("momentum", "ema_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

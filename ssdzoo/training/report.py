@@ -104,7 +104,8 @@ def write_report(model: SSD, config: TrainConfig, records: Dataset | Sequence[Re
         f"- **Test mAP@0.5 (VOC07 11-point): {result.map:.4f}** on {len(records)} images "
         f"(area rule {summary['map_area']:.4f}"
         + (f", COCO AP@[.5:.95] {summary['coco_ap']:.4f})" if result.coco else ")"),
-        f"- Backbone weights: {weights_note}",
+        f"- Backbone weights: {weights_note}"
+        + (f"; recipe {summary['recipe']}" if summary.get("recipe") else ""),
         f"- Speed: {latency * 1e3:.1f} ms per image at batch 1 incl. NMS ({1 / latency:.1f} FPS), "
         f"{summary['machine']}",
         f"- Model: the checkpoint at training step {summary['steps']}; fit took "

@@ -15,6 +15,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from ssdzoo.training.config import TrainConfig
+from ssdzoo.training.recipes import WeightsSource, check_resolved, recipe_note, resolve_recipe, weights_source
 from ssdzoo.utils.files import write_text_atomic
 from ssdzoo.utils.keras_internals import swap_ema_weights
 
@@ -55,6 +56,7 @@ def learning_rate(config: TrainConfig, total_steps: int) -> keras.optimizers.sch
     """
     from ssdzoo.core.schedules import RunSchedule
 
+    check_resolved(config, ("warmup_steps",))
     return RunSchedule(config.lr, total_steps, kind=config.schedule, decay_at=config.lr_decay_at,
                        warmup_steps=min(config.warmup_steps, total_steps // 4))
 
@@ -62,6 +64,7 @@ def learning_rate(config: TrainConfig, total_steps: int) -> keras.optimizers.sch
 def _optimizer(config: TrainConfig, total_steps: int):
     import keras
 
+    check_resolved(config, ("optimizer", "ema"))
     schedule = learning_rate(config, total_steps)
     common = dict(weight_decay=config.weight_decay, global_clipnorm=config.clipnorm or None,
                   use_ema=config.ema, ema_momentum=config.ema_momentum)
@@ -70,25 +73,21 @@ def _optimizer(config: TrainConfig, total_steps: int):
     return keras.optimizers.SGD(schedule, momentum=config.momentum, **common)
 
 
-def build_model(config: TrainConfig, class_names: list[str], anchors: AnchorConfig | None = None) -> tuple[SSD, str]:
+def build_model(config: TrainConfig, class_names: list[str], anchors: AnchorConfig | None = None,
+                source: WeightsSource | None = None) -> tuple[SSD, str]:
     """The model for ``config`` and a note on its weights: ``(model, weights_note)``; ``anchors`` None = the paper's.
 
-    With ``weights="imagenet"`` it falls back to random init when the backbone has no ImageNet
-    weights or they are unreachable, and says so."""
-    from ssdzoo.models.builders import build, build_imagenet_or_scratch
+    ``"auto"`` settings take the recipe of ``source`` (default: :func:`weights_source`, which
+    falls back to random init when ImageNet weights cannot be had, and says so)."""
+    from ssdzoo.models.builders import build
 
-    auto = config.head_norm == "auto"  # normalised head from scratch, the paper's on pretrained weights
-    kwargs = dict(num_classes=len(class_names), class_names=class_names,
-                  input_size=config.input_size, head=config.head, head_width=config.head_width,
-                  head_norm="none" if auto else config.head_norm, prior_probability=config.prior_probability,
-                  anchors=anchors,
-                  **config.backbone_options)
-    scratch = {"head_norm": "batch"} if auto else {}
-    if config.weights == "imagenet":
-        return build_imagenet_or_scratch(config.backbone, scratch=scratch, **kwargs)
-    if config.weights is None:
-        kwargs.update(scratch)
-    return build(config.backbone, weights=config.weights, **kwargs), str(config.weights)
+    source = source or weights_source(config)
+    config = resolve_recipe(config, source.from_scratch)
+    model = build(config.backbone, num_classes=len(class_names), class_names=class_names,
+                  weights=None if source.from_scratch else config.weights, input_size=config.input_size,
+                  head=config.head, head_width=config.head_width, head_norm=config.head_norm,
+                  prior_probability=config.prior_probability, anchors=anchors, **config.backbone_options)
+    return model, source.note
 
 
 def without_onednn() -> None:
@@ -187,6 +186,10 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     checkpoints = Checkpoints(config.out, write=chief)
     steps = config.steps_per_epoch or max(1, len(train_ds) // config.batch_size)
     state = {}
+    given = config  # the "auto" settings as given, for the report's recipe line
+    if not resume:  # a resumed run takes the recipe its first part had (state.json)
+        source = weights_source(config)
+        config = resolve_recipe(config, source.from_scratch)
     anchors, anchor_facts = (None, {}) if resume else choose_anchors(config.anchors, train_ds,
                                                                      config.input_size, config.zoom_out)
     with strategy.scope():
@@ -196,13 +199,16 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
             model, state, path = checkpoints.load_latest(load)
             epoch_step = state.get("epoch_step", state["step"])  # older runs: redo the unfinished epoch
             weights_note = state["weights"]
+            recipe = state.get("recipe") or weights_source(config).recipe  # runs before recipes: decide now
+            config = resolve_recipe(config, recipe == "scratch")
             print(f"resuming from {path}: {state['epochs_done']} epochs done, step {state['step']}")
             if state.get("ema_in_model"):  # saved at an epoch's end: the averages in the model
                 swap_ema_weights(model.optimizer)
             if config.jit_compile is not None:
                 model.jit_compile = config.jit_compile
         else:
-            model, weights_note = build_model(config, train_ds.class_names, anchors)
+            model, weights_note = build_model(config, train_ds.class_names, anchors, source)
+            recipe = source.recipe
             loss = MultiBoxLoss(conf_loss=config.loss, box_loss=config.box_loss, variances=model.box_coder.variances)
             model.compile(optimizer=_optimizer(config, steps * config.epochs), loss=loss,
                           jit_compile="auto" if config.jit_compile is None else config.jit_compile)
@@ -270,8 +276,8 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
     def run_state() -> dict:
         best = {"best_map": evaluator.best, "best_step": evaluator.best_step} if evaluator else {}
         seconds = None if earlier_seconds is None else earlier_seconds + time.time() - started
-        return {"weights": weights_note, "train_seconds": seconds, "ema_in_model": ema and ema_in_model.now,
-                **best}
+        return {"weights": weights_note, "recipe": recipe, "train_seconds": seconds,
+                "ema_in_model": ema and ema_in_model.now, **best}
 
     checkpoint = SaveCheckpoints(checkpoints, run_state, initial_epoch, state["step"] - in_epoch if resume else 0,
                                  every=config.backup_every, batches=state.get("batches", state.get("step", 0)))
@@ -324,7 +330,8 @@ def _train(config: TrainConfig, resume: bool, strategy, chief: bool, precision: 
         if recalibrate_batchnorm(model, iter(calibration_data()), config.precise_bn):
             checkpoint.save()
     final = load(best) if os.path.isfile(best) else model
-    facts = {"replicas": strategy.num_replicas_in_sync, "distribute": config.distribute, "precision": precision,
+    facts = {"recipe": recipe_note(given, config, recipe), "replicas": strategy.num_replicas_in_sync,
+             "distribute": config.distribute, "precision": precision,
              **(budget.summary() if budget else {}), **anchor_facts}
     return write_report(final, config, test_ds or val_ds, weights_note=weights_note, train_seconds=train_seconds,
                         log_csv=os.path.join(config.out, "log.csv"), facts=facts)
