@@ -256,7 +256,7 @@ def _two_workers(tmp_path: Path, cli_env: dict, args: Callable[[int], list[str]]
 def test_two_workers_on_localhost_train_one_step_and_only_the_chief_writes(tiny_voc, tmp_path, cli_env):
     _two_workers(tmp_path, cli_env, lambda i: tiny_args(
         tiny_voc, tmp_path / f"out{i}", "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1",
-        "--eval-every", "0", "--distribute", "multiworker"))
+        "--eval-every", "0", "--precise-bn", "0", "--distribute", "multiworker"))
     results = json.loads((tmp_path / "out0" / "results.json").read_text())
     assert (results["replicas"], results["distribute"], results["steps"]) == (2, "multiworker", 1)
     assert len(losses(tmp_path / "out0")) == 1

@@ -29,7 +29,7 @@ WAIT_S = 300       # bound on the wait for the first epoch (the slower CPU kind 
 def train_args(data: Path, out: Path, epochs: int = EPOCHS, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ssdzoo.cli", "train", "--backbone", "small", "--head-width",
             "0.25", "--data", str(data), "--epochs", str(epochs), "--steps-per-epoch", str(STEPS),
-            "--batch-size", "2", "--warmup-steps", "0", "--out", str(out), *extra]
+            "--batch-size", "2", "--warmup-steps", "0", "--precise-bn", "0", "--out", str(out), *extra]
 
 
 def start_as_batch_job(args: list[str], log: Path, env: dict) -> subprocess.Popen:
