@@ -126,10 +126,12 @@ def check_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
 
 
 def fetch_imagenet_file(backbone: str, input_size: int = 300, **options) -> str:
-    """The backbone's ImageNet weights file in the Keras cache, downloaded first if missing or damaged.
+    """The backbone's ImageNet weights file in the Keras cache, downloaded first if missing.
 
-    The same file and check as ``keras.applications`` (``keras.utils.get_file``), plus the checks
-    of :func:`check_imagenet_file`; ``WeightsUnavailableError`` when it cannot be had (offline)."""
+    The same file and download as ``keras.applications`` (``keras.utils.get_file``, which also
+    fetches again a file whose declared hash does not match), then the checks of
+    :func:`check_imagenet_file`; ``WeightsUnavailableError`` when no good file can be had
+    (offline, or a damaged file of a backbone that declares no hash: MobileNet)."""
     import keras
 
     from ssdzoo.models.backbone import weights_unavailable
