@@ -10,7 +10,7 @@ from ssdzoo.models.backbone import WeightsUnavailableError
 from ssdzoo.models.config import ArchConfig
 from ssdzoo.models.registry import get_backbone
 from ssdzoo.models.ssd import SSD
-from ssdzoo.models.weights import is_weight_set_name, load_weight_set
+from ssdzoo.models.weights import fetch_imagenet_file, is_weight_set_name, load_weight_set
 
 
 def build(backbone: str = "vgg16", num_classes: int = 20, *, weights: str | None = "imagenet",
@@ -42,16 +42,32 @@ def build_imagenet_or_scratch(backbone: str, num_classes: int, scratch: dict | N
                               **kwargs) -> tuple[SSD, str]:
     """:func:`build` with ImageNet weights where they can be had, else random ones: ``(model, note)``.
 
-    Random when the backbone has none (``small``) or they are unreachable (offline; this prints a
-    warning). ``kwargs`` go to :func:`build`, ``scratch`` (e.g. ``{"head_norm": "batch"}``)
-    overrides them for a model built from scratch; the note says which, for reports."""
-    from_scratch = {**kwargs, **(scratch or {})}
+    The choice is :func:`imagenet_or_scratch`'s (random when the backbone has none, ``small``,
+    or they are unreachable offline; this prints a warning). ``kwargs`` go to :func:`build`,
+    ``scratch`` (e.g. ``{"head_norm": "batch"}``) overrides them for a model built from
+    scratch; the note says which, for reports."""
+    arch = ArchConfig.from_build_args(backbone, num_classes, **kwargs)
+    weights, note = imagenet_or_scratch(backbone, arch.input_size, **arch.backbone_options)
+    if weights is None:
+        kwargs = {**kwargs, **(scratch or {})}
+    return build(backbone, num_classes, weights=weights, **kwargs), note
+
+
+def imagenet_or_scratch(backbone: str, input_size: int = 300, **options) -> tuple[str | None, str]:
+    """``("imagenet", "imagenet")`` when the backbone's ImageNet file can be had, else ``(None, note)``.
+
+    The one place that decides whether a run asking for ImageNet weights starts from scratch,
+    before anything is built: the file is fetched into the Keras cache (as ``keras.applications``
+    would, :func:`~ssdzoo.models.weights.fetch_imagenet_file`); a backbone without ImageNet
+    weights (``small``) or a file that cannot be had (offline; this prints a warning) gives
+    ``None`` (random weights) and the note for reports."""
     if not get_backbone(backbone).pretrained:
-        return build(backbone, num_classes, weights=None, **from_scratch), no_imagenet_note(backbone)
+        return None, no_imagenet_note(backbone)
     try:
-        return build(backbone, num_classes, weights="imagenet", **kwargs), "imagenet"
+        fetch_imagenet_file(backbone, input_size, **options)
     except WeightsUnavailableError as err:
-        return build(backbone, num_classes, weights=None, **from_scratch), fallback_note(backbone, err)
+        return None, fallback_note(backbone, err)
+    return "imagenet", "imagenet"
 
 
 def no_imagenet_note(backbone: str) -> str:

@@ -41,25 +41,16 @@ class WeightsSource:
 def weights_source(config: TrainConfig) -> WeightsSource:
     """Whether ``config``'s backbone will start from scratch, decided before anything is built.
 
-    For ``weights="imagenet"`` the file is fetched into the Keras cache here (as
-    ``keras.applications`` would); when it cannot be had (offline) this prints a warning and
-    the run trains from scratch."""
-    from ssdzoo.models.backbone import WeightsUnavailableError
-    from ssdzoo.models.builders import fallback_note, no_imagenet_note
-    from ssdzoo.models.registry import get_backbone
-    from ssdzoo.models.weights import fetch_imagenet_file
+    For ``weights="imagenet"`` it is :func:`~ssdzoo.models.builders.imagenet_or_scratch`'s
+    decision (the file is fetched into the Keras cache; offline, the run trains from scratch)."""
+    from ssdzoo.models.builders import imagenet_or_scratch
 
     if config.weights is None:
         return WeightsSource(True, "None")
     if config.weights != "imagenet":  # a weights file or a weight set
         return WeightsSource(False, str(config.weights))
-    if not get_backbone(config.backbone).pretrained:
-        return WeightsSource(True, no_imagenet_note(config.backbone))
-    try:
-        fetch_imagenet_file(config.backbone, config.input_size, **config.backbone_options)
-    except WeightsUnavailableError as err:
-        return WeightsSource(True, fallback_note(config.backbone, err))
-    return WeightsSource(False, "imagenet")
+    weights, note = imagenet_or_scratch(config.backbone, config.input_size, **config.backbone_options)
+    return WeightsSource(weights is None, note)
 
 
 def resolve_recipe(config: TrainConfig, from_scratch: bool) -> TrainConfig:
