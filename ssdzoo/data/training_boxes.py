@@ -45,7 +45,7 @@ def _geometry(zoom_out: float):
 
     from .augment import ssd_geometry
 
-    return tf.function(functools.partial(ssd_geometry, zoom_out=zoom_out), input_signature=[
+    return tf.function(functools.partial(ssd_geometry, zoom_out=zoom_out), autograph=False, input_signature=[
         tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None,), tf.int32), tf.TensorSpec((2,), tf.int64)])
 
 

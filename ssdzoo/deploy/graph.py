@@ -96,7 +96,7 @@ def serving_function(model: SSD, post: PostProcess, *, nms: str = "combined",
     anchors = np.asarray(model.anchors, np.float32)  # numpy: a graph constant, not a captured input
     box_coder = model.box_coder
 
-    @tf.function(input_signature=[tf.TensorSpec((batch_size, size, size, 3), tf.uint8, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec((batch_size, size, size, 3), tf.uint8, name="images")], autograph=False)
     def serve(images):
         raw = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
         if nms == "combined":

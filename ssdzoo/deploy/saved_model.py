@@ -28,7 +28,7 @@ def _module(model, post: PostProcess, meta: dict):
     anchors = np.asarray(model.anchors, np.float32)  # numpy: a graph constant, not a captured input
     box_coder = model.box_coder
 
-    @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="image_bytes")])
+    @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="image_bytes")], autograph=False)
     def detect_encoded(image_bytes):
         image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
         hw = tf.cast(tf.shape(image)[:2], tf.float32)

@@ -80,7 +80,7 @@ def _infer_fn(model):
     if model not in _INFER_FNS:
         model_ref = weakref.ref(model)  # the cached function must not keep the model alive
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: no AutoGraph pass
         def infer(images, score_threshold, iou_threshold, max_detections: int):
             net = model_ref()
             box_coder = getattr(net, "box_coder", None) or BoxCoder()

@@ -102,7 +102,7 @@ def agree_max(strategy: tf.distribute.Strategy) -> Callable[[float], float]:
     import tensorflow as tf
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        @tf.function
+        @tf.function(autograph=False)
         def reduce(value):  # tf.distribute reduces by SUM or MEAN only: gather, then max
             per_replica = strategy.run(lambda: tf.reshape(value, [1]))
             return tf.reduce_max(strategy.gather(per_replica, axis=0))
