@@ -72,3 +72,17 @@ def tiny_voc(tmp_path_factory) -> Path:
 def cli_env() -> dict:
     """The environment for ``ssdzoo`` subprocesses: quiet TensorFlow, unbuffered output."""
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+#: The test files that start training runs or other processes, longest first (sums of their
+#: tests' durations: 170, 110, 100, 80 s ... of a ~950 s suite on 2 workers). pytest-xdist hands
+#: whole files to its workers in collection order (``--dist loadfile --no-loadscope-reorder`` in
+#: pyproject.toml): the long ones go first, so that neither worker is left with one at the end.
+LONG_FILES = ("test_signals.py", "test_scale.py", "test_export.py", "test_install.py", "test_model.py",
+              "test_cli_flags.py", "test_bad_inputs.py", "test_recipe.py", "test_bench_formats.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Collect the files of :data:`LONG_FILES` first, in that order; the others keep theirs."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

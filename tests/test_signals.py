@@ -62,6 +62,16 @@ def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 
                           f"finishing {epochs} epoch(s)")
 
 
+def wait_for_training(proc: subprocess.Popen, log: Path) -> None:
+    """Wait (bounded) until ``fit`` has started: the run's signal handlers are installed by then."""
+    deadline = time.monotonic() + WAIT_S
+    while "Epoch 1/" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the run did not start training:\n" + log.read_text()[-3000:])
+        time.sleep(0.05)
+
+
 def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
     """Send ``signals`` in order and wait (bounded) for the exit code."""
     for sig in signals:
@@ -100,7 +110,7 @@ def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tiny_voc, tmp_path, cl
 def test_a_second_signal_stops_at_once(tiny_voc, tmp_path, cli_env):
     out, log = tmp_path / "run", tmp_path / "run.log"
     proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
-    wait_for_epochs(proc, out, log)
+    wait_for_training(proc, log)  # during the first step's trace: the second signal must not wait for it
     # Both arrive before Python runs either handler; Python then runs them in signal-number
     # order, so whichever is handled second decides the code (130 or 143).
     code = stop(proc, signal.SIGTERM, signal.SIGINT)
