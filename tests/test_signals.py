@@ -1,6 +1,7 @@
 """``ssdzoo train`` stopped by SIGINT / SIGTERM, started as a batch job would be, then resumed.
 
-(SIGTERM's case continues into the resume test; SIGINT's, without validation, is in ``pytest -m slow``.)
+(SIGKILL's and SIGTERM's cases are one preempted job's life, resumed after each; SIGINT's,
+without validation, is in ``pytest -m slow``.)
 
 A process started in the background without job control inherits SIGINT as *ignored*; each
 run here is started that way (``preexec_fn`` ignores SIGINT in the child), so the CLI's own
@@ -97,7 +98,7 @@ def assert_interrupted(log: Path, out: Path, sig: signal.Signals, *hint: str) ->
     return state
 
 
-@pytest.mark.slow  # SIGTERM's case, with a resume, is test_sigterm_then_resume_... below
+@pytest.mark.slow  # SIGTERM's case, with a resume, is test_killed_then_terminated_... below
 def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tiny_voc, tmp_path, cli_env):
     out, log = tmp_path / "run", tmp_path / "run.log"
     proc = start_as_batch_job(train_args(tiny_voc, out, EPOCHS, "--eval-every", "0"), log, cli_env)
@@ -119,35 +120,57 @@ def test_a_second_signal_stops_at_once(tiny_voc, tmp_path, cli_env):
     assert f"{signal.Signals(code - 128).name} again: stopping at once" in text, text[-3000:]
 
 
-def test_sigterm_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, tmp_path, cli_env):
-    out, log = tmp_path / "run", tmp_path / "first.log"
-    proc = start_as_batch_job(train_args(tiny_voc, out), log, cli_env)
-    wait_for_epochs(proc, out, log)
+def test_killed_then_terminated_run_resumes_each_time_without_losing_or_repeating_a_step(tiny_voc, tmp_path,
+                                                                                          cli_env):
+    """A preempted job's life: SIGKILL (no handler runs) loses at most the backup interval;
+    the resumed run, stopped by SIGTERM, saves its step; the second resume finishes the run
+    with the steps, the log and the best checkpoint of the whole run."""
+    out, steps, every = tmp_path / "run", 4, 2
+    args = [*train_args(tiny_voc, out), "--steps-per-epoch", str(steps), "--backup-every", str(every)]
+    hint = ("--steps-per-epoch", str(steps), "--backup-every", str(every))
+
+    # 1. SIGKILL after a mid-epoch backup in the second epoch or later: nothing is saved at the kill
+    log = tmp_path / "killed.log"
+    proc = start_as_batch_job(args, log, cli_env)
+    wait_for_state(proc, out, log, lambda s: s["step"] > steps and s["step"] % steps == every, "a mid-epoch backup")
+    proc.kill()
+    proc.wait(timeout=WAIT_S)
+    killed = json.loads((out / "state.json").read_text())  # the newest backup, perhaps newer than the one seen
+    done = killed["epochs_done"]
+    assert killed["step"] % every == 0 and killed["epoch_step"] == done * steps
+    assert (out / "previous.keras").is_file()  # the pair before it is kept
+
+    # 2. resumed (as a batch job again), then SIGTERM once it has finished the killed epoch
+    log = tmp_path / "terminated.log"
+    proc = start_as_batch_job([*args, "--resume"], log, cli_env)
+    wait_for_epochs(proc, out, log, done + 1)
     assert stop(proc, signal.SIGTERM) == 143, log.read_text()[-3000:]
-    interrupted = assert_interrupted(log, out, signal.SIGTERM)
+    assert f"resuming from {out}/last.keras: {done} epochs done, step {killed['step']}" in log.read_text()
+    interrupted = assert_interrupted(log, out, signal.SIGTERM, *hint)
     done = interrupted["epochs_done"]
-    assert STEPS * done <= interrupted["step"] < STEPS * (done + 1)  # at most the current epoch's steps
+    assert steps * done <= interrupted["step"] < steps * (done + 1)  # at most the current epoch's steps
     assert interrupted["weights"].startswith("none: small has no ImageNet weights")
     assert not (out / "report.md").exists()
     with open(out / "log.csv") as f:
         before = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in before] == list(range(done))
+    assert [int(r["epoch"]) for r in before] == list(range(done))  # the killed epoch's row is written once
     assert interrupted["best_map"] == pytest.approx(max(float(r["val_map"]) for r in before))
-    assert interrupted["best_step"] in [STEPS * (e + 1) for e in range(done)]
+    assert interrupted["best_step"] in [steps * (e + 1) for e in range(done)]
     best_before = (out / "best.keras").read_bytes()
     # Pretend the best epoch so far scored a perfect 1.0: no resumed epoch may replace best.keras
     # (the mAP of this little training run only grows, so it would always overwrite it otherwise).
     (out / "state.json").write_text(json.dumps({**interrupted, "best_map": 1.0}))
 
+    # 3. resumed to the end: the rest of the unfinished epoch, then a whole one
     epochs = done + 2
-    proc = subprocess.run([*train_args(tiny_voc, out, epochs), "--resume"], capture_output=True,
+    at = args.index("--epochs") + 1
+    proc = subprocess.run([*args[:at], str(epochs), *args[at + 1:], "--resume"], capture_output=True,
                           text=True, timeout=WAIT_S, env=cli_env, cwd=tmp_path)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert f"resuming from {out}/last.keras: {done} epochs done, step {interrupted['step']}" in proc.stdout
     final = json.loads((out / "state.json").read_text())
     assert final["epochs_done"] == epochs
-    # the optimizer continues from the interrupted step: the rest of the unfinished epoch, then whole ones
-    assert final["step"] == epochs * STEPS
+    assert final["step"] == epochs * steps  # the optimizer went on from each stop: no step lost or twice
 
     with open(out / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -166,29 +189,3 @@ def test_sigterm_then_resume_continues_steps_log_and_best_checkpoint(tiny_voc, t
     assert "Backbone weights: none: small has no ImageNet weights" in report
     results = json.loads((out / "results.json").read_text())
     assert results["steps"] == interrupted["best_step"] and results["test_images"] == 2
-
-
-def test_sigkill_mid_epoch_loses_at_most_the_backup_interval(tiny_voc, tmp_path, cli_env):
-    out, log, every, steps = tmp_path / "run", tmp_path / "first.log", 2, 4
-    args = [*train_args(tiny_voc, out), "--steps-per-epoch", str(steps), "--eval-every", "0",
-            "--backup-every", str(every)]
-    proc = start_as_batch_job(args, log, cli_env)
-    # a mid-epoch backup in the second epoch or later, then SIGKILL: no handler runs, nothing is saved
-    state = wait_for_state(proc, out, log, lambda s: s["step"] > steps and s["step"] % steps == every,
-                           "a mid-epoch backup")
-    proc.kill()
-    proc.wait(timeout=WAIT_S)
-    state = json.loads((out / "state.json").read_text())  # the newest backup, perhaps newer than the one seen
-    done = state["epochs_done"]
-    assert state["step"] % every == 0 and state["epoch_step"] == done * steps
-    assert (out / "previous.keras").is_file()  # the pair before it is kept
-
-    epochs = done + 2
-    resumed = subprocess.run([*args[:args.index("--epochs") + 1], str(epochs), *args[args.index("--epochs") + 2:],
-                              "--resume"], capture_output=True, text=True, timeout=WAIT_S, env=cli_env, cwd=tmp_path)
-    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
-    assert f"resuming from {out}/last.keras: {done} epochs done, step {state['step']}" in resumed.stdout
-    final = json.loads((out / "state.json").read_text())
-    assert final["step"] == epochs * steps  # the rest of the killed epoch, then whole ones: no step twice
-    with open(out / "log.csv") as f:
-        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(epochs))
