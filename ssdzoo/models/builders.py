@@ -62,20 +62,20 @@ def imagenet_or_scratch(backbone: str, input_size: int = 300, **options) -> tupl
     weights (``small``) or a file that cannot be had (offline; this prints a warning) gives
     ``None`` (random weights) and the note for reports."""
     if not get_backbone(backbone).pretrained:
-        return None, no_imagenet_note(backbone)
+        return None, _no_imagenet_note(backbone)
     try:
         fetch_imagenet_file(backbone, input_size, **options)
     except WeightsUnavailableError as err:
-        return None, fallback_note(backbone, err)
+        return None, _fallback_note(backbone, err)
     return "imagenet", "imagenet"
 
 
-def no_imagenet_note(backbone: str) -> str:
+def _no_imagenet_note(backbone: str) -> str:
     """The weights note of a backbone that has no ImageNet weights (``small``)."""
     return f"none: {backbone} has no ImageNet weights, trained from scratch"
 
 
-def fallback_note(backbone: str, err: WeightsUnavailableError) -> str:
+def _fallback_note(backbone: str, err: WeightsUnavailableError) -> str:
     """Warn that ``backbone`` trains from scratch because of ``err``; returns the note for reports."""
     print(f"WARNING: {err}\nWARNING: training {backbone} FROM SCRATCH (weights=None).")
     reason = str(err).split("(")[0].strip()
