@@ -40,21 +40,30 @@ def start_as_batch_job(args: list[str], log: Path, env: dict) -> subprocess.Pope
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
 
-def wait_for_state(proc: subprocess.Popen, out: Path, log: Path, ready, what: str) -> dict:
-    """The run's state.json once ``ready(state)`` holds (bounded wait); ``what`` names it in failures."""
+def wait_until(proc: subprocess.Popen, log: Path, ready, what: str):
+    """The first true value of ``ready()`` while the run goes on (bounded wait); ``what`` names it in failures."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the run ended (exit {proc.returncode}) before {what}:\n" + log.read_text()[-3000:])
-        try:
-            state = json.loads((out / "state.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            state = None
-        if state and ready(state):
-            return state
+        value = ready()
+        if value:
+            return value
         time.sleep(0.05)
     proc.kill()
     pytest.fail(f"not {what} within {WAIT_S} s:\n" + log.read_text()[-3000:])
+
+
+def wait_for_state(proc: subprocess.Popen, out: Path, log: Path, ready, what: str) -> dict:
+    """The run's state.json once ``ready(state)`` holds (bounded wait); ``what`` names it in failures."""
+    def state_if_ready():
+        try:
+            state = json.loads((out / "state.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return state if ready(state) else None
+
+    return wait_until(proc, log, state_if_ready, what)
 
 
 def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 1) -> dict:
@@ -65,12 +74,7 @@ def wait_for_epochs(proc: subprocess.Popen, out: Path, log: Path, epochs: int = 
 
 def wait_for_training(proc: subprocess.Popen, log: Path) -> None:
     """Wait (bounded) until ``fit`` has started: the run's signal handlers are installed by then."""
-    deadline = time.monotonic() + WAIT_S
-    while "Epoch 1/" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the run did not start training:\n" + log.read_text()[-3000:])
-        time.sleep(0.05)
+    wait_until(proc, log, lambda: "Epoch 1/" in log.read_text(), "starting to train")
 
 
 def stop(proc: subprocess.Popen, *signals: signal.Signals) -> int:
@@ -126,8 +130,8 @@ def test_killed_then_terminated_run_resumes_each_time_without_losing_or_repeatin
     the resumed run, stopped by SIGTERM, saves its step; the second resume finishes the run
     with the steps, the log and the best checkpoint of the whole run."""
     out, steps, every = tmp_path / "run", 4, 2
-    args = [*train_args(tiny_voc, out), "--steps-per-epoch", str(steps), "--backup-every", str(every)]
-    hint = ("--steps-per-epoch", str(steps), "--backup-every", str(every))
+    hint = ("--steps-per-epoch", str(steps), "--backup-every", str(every))  # after train_args' own
+    args = train_args(tiny_voc, out, EPOCHS, *hint)
 
     # 1. SIGKILL after a mid-epoch backup in the second epoch or later: nothing is saved at the kill
     log = tmp_path / "killed.log"
@@ -163,8 +167,7 @@ def test_killed_then_terminated_run_resumes_each_time_without_losing_or_repeatin
 
     # 3. resumed to the end: the rest of the unfinished epoch, then a whole one
     epochs = done + 2
-    at = args.index("--epochs") + 1
-    proc = subprocess.run([*args[:at], str(epochs), *args[at + 1:], "--resume"], capture_output=True,
+    proc = subprocess.run([*train_args(tiny_voc, out, epochs, *hint), "--resume"], capture_output=True,
                           text=True, timeout=WAIT_S, env=cli_env, cwd=tmp_path)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert f"resuming from {out}/last.keras: {done} epochs done, step {interrupted['step']}" in proc.stdout
